@@ -1,0 +1,6 @@
+"""`python -m minitrain` runs the same command as `minitrain`."""
+
+from minitrain.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Callbacks that write the run directory's metric files: metrics.csv, losses.png and summary.json."""
+
+from __future__ import annotations
+
+import time
+
+from minitrain.learner import Callback
+from minitrain.reports.figures import curves
+from minitrain.reports.files import write_csv, write_json
+from minitrain.tasks import TASKS
+
+
+def history_columns(history: list[dict]) -> list[str]:
+    """Every key that appears in the history, in order of first appearance."""
+    return list(dict.fromkeys(key for row in history for key in row))
+
+
+class CSVLoggerCallback(Callback):
+    """metrics.csv: header plus one row per finished epoch, rewritten atomically after each epoch.
+
+    Rewriting the whole (small) file means a kill can never leave a torn or duplicated line.
+    """
+
+    order = 20
+
+    def __init__(self, filename: str = "metrics.csv") -> None:
+        self.filename = filename
+
+    def after_epoch(self, learn) -> None:
+        if not learn.training and learn.run_dir is not None and learn.history:
+            write_csv(learn.run_dir / self.filename, learn.history, history_columns(learn.history))
+
+
+class LossPlotCallback(Callback):
+    """losses.png: training and validation loss per epoch, redrawn after every epoch."""
+
+    order = 30
+
+    def after_epoch(self, learn) -> None:
+        if learn.training or learn.run_dir is None or not learn.history:
+            return
+        epochs = [row["epoch"] for row in learn.history]
+        series = {k: [row[k] for row in learn.history] for k in ("train_loss", "valid_loss") if k in learn.history[0]}
+        curves(learn.run_dir / "losses.png", epochs, series, "epoch", "loss", title="Loss per epoch", logy=True)
+
+
+def status_of(exception: BaseException | None) -> str:
+    """completed, interrupted (Ctrl-C / SIGTERM) or failed, from the exception that ended the fit."""
+    if exception is None:
+        return "completed"
+    return "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+
+
+class SummaryCallback(Callback):
+    """summary.json: status, final and best metrics, wall time, parameter count, device, data and model.
+
+    Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary.
+    """
+
+    order = 50
+
+    def __init__(self, dataset: str = "", model: str = "", task: str = "classification") -> None:
+        self.dataset, self.model, self.task = dataset, model, str(task)
+
+    def before_fit(self, learn) -> None:
+        self.started = time.perf_counter()
+
+    def cleanup_fit(self, learn) -> None:
+        if learn.run_dir is None:
+            return
+        write_json(learn.run_dir / "summary.json", self.summary(learn))
+
+    def summary(self, learn) -> dict:
+        spec = TASKS[self.task]
+        best = None
+        for row in learn.history:
+            if spec.monitor in row and spec.is_better(row[spec.monitor], best and best[spec.monitor]):
+                best = row
+        data = learn.dls.data
+        error = learn.exception
+        return {
+            "status": status_of(error),
+            **({"error": f"{type(error).__name__}: {error}"} if error is not None and status_of(error) == "failed" else {}),
+            "dataset": self.dataset,
+            "model": self.model,
+            "task": self.task,
+            "device": str(next(learn.model.parameters()).device),
+            "parameters": sum(p.numel() for p in learn.model.parameters()),
+            "epochs_completed": len(learn.history),
+            "epochs_planned": learn.n_epochs,
+            "final": learn.history[-1] if learn.history else {},
+            "best_epoch": best["epoch"] if best else None,
+            "best": {"metric": spec.monitor, "value": best[spec.monitor]} if best else None,
+            "wall_seconds": round(time.perf_counter() - self.started, 3),
+            "data_source": getattr(data, "source", None),
+            "data_seconds": round(data.seconds, 3) if data is not None else None,
+        }

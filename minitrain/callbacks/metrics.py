@@ -1,0 +1,46 @@
+"""Average the loss and compute the task's metrics each pass; append one row per epoch to `learn.history`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from minitrain.learner import Callback
+from minitrain.metrics import Mean, Metric
+
+
+class MetricsCallback(Callback):
+    """Fills `learn.history` with {epoch, train_loss, valid_loss, valid_<metric>..., seconds} per epoch.
+
+    Losses are weighted by batch size; values stay on the device until the pass ends.
+    """
+
+    order = -10  # history is complete before the reporters read it
+
+    def __init__(self, metrics: dict[str, Callable[[], Metric]] | None = None) -> None:
+        self.loss = Mean()
+        self.metrics = {name: make() for name, make in (metrics or {}).items()}
+        self.row: dict[str, float] = {}
+
+    def before_epoch(self, learn) -> None:
+        if learn.training:
+            self.started = time.perf_counter()
+            self.row = {"epoch": learn.epoch + 1}
+        self.loss.reset()
+        for m in self.metrics.values():
+            m.reset()
+
+    def after_loss(self, learn) -> None:
+        self.loss.add(learn.loss, len(learn.batch[0]))
+        if not learn.training:
+            for m in self.metrics.values():
+                m.add(learn.preds, learn.batch[1])
+
+    def after_epoch(self, learn) -> None:
+        if learn.training:
+            self.row["train_loss"] = self.loss.value
+            return
+        self.row["valid_loss"] = self.loss.value
+        self.row.update({f"valid_{name}": m.value for name, m in self.metrics.items()})
+        self.row["seconds"] = round(time.perf_counter() - self.started, 3)
+        learn.history.append(self.row)

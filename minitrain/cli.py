@@ -1,0 +1,38 @@
+"""The `minitrain` command: Hydra composes the config, then `minitrain.run` trains.
+
+Only Hydra and the config schemas are imported here, so `--help`, `--cfg` and tab
+completion answer without loading torch.
+"""
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from minitrain.config import register_configs
+
+
+def config_dir() -> str:
+    """The config tree: packaged beside the code in a wheel, at the repository root in a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "configs"
+    return str(packaged if packaged.is_dir() else here.parent / "configs")
+
+
+register_configs()
+
+
+@hydra.main(version_base=None, config_path=config_dir(), config_name="config")
+def _train(cfg: DictConfig) -> dict:
+    from minitrain.run import run_job  # torch loads here, once a run really starts
+
+    return run_job(cfg)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _train()
+
+
+if __name__ == "__main__":
+    main()

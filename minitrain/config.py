@@ -1,0 +1,128 @@
+"""Structured-config schemas: the typed shape of every config group, registered in Hydra's ConfigStore.
+
+They live in one light module (no torch import) so that `minitrain --help` and config
+composition stay fast; the YAML files under `configs/` fill them in and carry the comments.
+"""
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class _Choice(str, Enum):
+    """A string choice that prints as its value (`cpu`, not `Device.cpu`)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Device(_Choice):
+    """Where to train; `auto` picks cuda, then mps, then cpu."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Task(_Choice):
+    """What the model learns: class labels, or to reproduce its own input."""
+
+    classification = "classification"
+    reconstruction = "reconstruction"
+
+
+@dataclass
+class DatasetConfig:
+    name: str = MISSING
+    hub_id: str = MISSING
+    path: Optional[str] = None
+    system_path: Optional[str] = None
+    classes: List[str] = MISSING
+    num_classes: int = MISSING
+    image_size: int = 28
+    train_split: str = "train"
+    valid_split: str = "test"
+    cache_dir: str = MISSING
+
+
+@dataclass
+class ModelConfig:
+    _target_: str = MISSING
+    task: Task = Task.classification
+
+
+@dataclass
+class MLPConfig(ModelConfig):
+    image_size: int = 28
+    hidden: int = 50
+    num_classes: int = 10
+
+
+@dataclass
+class CNNConfig(ModelConfig):
+    channels: List[int] = field(default_factory=lambda: [4, 8, 16, 16])
+    num_classes: int = 10
+
+
+@dataclass
+class AutoencoderConfig(ModelConfig):
+    channels: List[int] = field(default_factory=lambda: [2, 4, 8])
+    task: Task = Task.reconstruction
+
+
+@dataclass
+class OptimizerConfig:
+    _target_: str = MISSING
+    _partial_: bool = True
+    lr: float = MISSING
+    weight_decay: float = 0.0
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    momentum: float = 0.0
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 5
+
+
+@dataclass
+class LoaderConfig:
+    batch_size: int = 256
+    valid_batch_size: Optional[int] = None
+    num_workers: int = 0
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
+    optimizer: OptimizerConfig = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    callbacks: Dict[str, Any] = field(default_factory=dict)
+    device: Device = Device.auto
+    seed: int = 42
+
+
+def register_configs() -> None:
+    """Make the schemas available to the YAML files' defaults lists (`- /schema/...`)."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="schema", name="dataset", node=DatasetConfig)
+    for name, node in {"mlp": MLPConfig, "cnn": CNNConfig, "autoencoder": AutoencoderConfig}.items():
+        cs.store(group="schema/model", name=name, node=node)
+    for name, node in {"sgd": SGDConfig, "adam": AdamConfig}.items():
+        cs.store(group="schema/optimizer", name=name, node=node)

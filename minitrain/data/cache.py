@@ -1,0 +1,43 @@
+"""Keep decoded splits on disk, keyed by their source, so only the first run decodes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from minitrain.data.sources import Decoded, Split
+
+log = logging.getLogger(__name__)
+
+
+def load_cached(path: Path) -> Decoded | None:
+    """The decoded splits stored at `path`, or None if there are none (or they cannot be read)."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, weights_only=True)
+        splits = {name: Split(s["images"], s["labels"]) for name, s in blob["splits"].items()}
+        return Decoded(splits, blob["classes"])
+    except Exception as e:  # a cache is disposable: decode again rather than fail
+        log.warning("Ignoring unreadable cache file %s (%s); decoding again.", path, e)
+        return None
+
+
+def save_cached(path: Path, decoded: Decoded) -> None:
+    """Store decoded splits atomically; a cache that cannot be written only costs a decode next time."""
+    blob = {
+        "splits": {name: {"images": s.images, "labels": s.labels} for name, s in decoded.splits.items()},
+        "classes": decoded.classes,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        log.warning("Could not cache decoded data at %s (%s); the next run will decode again.", path, e)

@@ -1,0 +1,19 @@
+"""Errors a user can fix: each message names the problem and the fix, and is shown without a traceback."""
+
+
+class MinitrainError(Exception):
+    """A problem with the user's input or environment, explained in the message."""
+
+    exit_code = 2
+
+
+class ConfigError(MinitrainError):
+    """A config value that composes but cannot be used (a zero batch size, a missing device)."""
+
+
+class DataError(MinitrainError):
+    """Data that cannot be found or read."""
+
+
+class OutputError(MinitrainError):
+    """A run or sweep directory that cannot be written."""

@@ -1,0 +1,72 @@
+"""Hydra callbacks: check the output directory before a run, report a sweep after it."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+def _fail(message: str, code: int = 2) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {message}")
+    sys.exit(code)
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Exit with a clear message unless `path` can be created and written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        _fail(
+            f"Cannot write the output directory {path} ({e.strerror or e}). "
+            f"Choose a writable place with {key}=DIR, or fix the permissions of {path}."
+        )
+
+
+class CheckOutputDir(Callback):
+    """Fail before any work if the run (or sweep) directory cannot be written."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable(Path(config.hydra.run.dir), "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        check_writable(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
+
+
+class SweepReport(Callback):
+    """Write sweep.csv and sweep.png when a multirun ends, print a table, exit 1 if a job failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from minitrain.reports.sweep import write_sweep_report
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        rows = write_sweep_report(sweep_dir)
+        _print_table(rows, sweep_dir)
+        bad = [r for r in rows if r["status"] != "completed"]
+        if bad:
+            _fail(f"{len(bad)} of {len(rows)} jobs did not complete; see {sweep_dir / 'sweep.csv'}.", code=1)
+
+
+def _print_table(rows: list[dict], sweep_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    skip = {"run_dir", "error", "wall_seconds"}
+    columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in skip]
+    table = Table(title=f"Sweep: {sweep_dir}")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(*(f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns))
+    Console().print(table)
+    Console().print(f"Wrote {sweep_dir / 'sweep.csv'} and {sweep_dir / 'sweep.png'}")

@@ -1,0 +1,19 @@
+"""The lesson's stride-2 CNN: each conv halves the image until one pixel of class logits remains."""
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from minitrain.models.layers import conv
+
+
+class CNN(nn.Sequential):
+    """1 -> channels... -> num_classes, 28 -> 14 -> 7 -> 4 -> 2 -> 1 with the default four widths."""
+
+    def __init__(self, channels: Sequence[int] = (4, 8, 16, 16), num_classes: int = 10) -> None:
+        widths = [1, *channels]
+        super().__init__(
+            *(conv(ni, nf) for ni, nf in zip(widths, widths[1:])),
+            conv(widths[-1], num_classes, act=False),
+            nn.Flatten(),
+        )

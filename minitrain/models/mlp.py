@@ -1,0 +1,13 @@
+"""A multi-layer perceptron classifier: flatten, linear, ReLU, linear."""
+
+from torch import nn
+
+
+class MLP(nn.Sequential):
+    def __init__(self, image_size: int = 28, hidden: int = 50, num_classes: int = 10) -> None:
+        super().__init__(
+            nn.Flatten(),
+            nn.Linear(image_size * image_size, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )

@@ -1,0 +1,1 @@
+"""What lands on disk: files written safely, figures drawn to PNG, the sweep report."""

@@ -1,0 +1,98 @@
+"""The sweep report: one row per multirun job (its overrides, status and final metrics) and one plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import yaml
+
+from minitrain.reports.figures import curves
+from minitrain.reports.files import write_csv
+
+METRIC_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy", "valid_psnr", "seconds"]
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def collect_jobs(sweep_dir: Path) -> list[dict]:
+    """A row per job folder (numbered, with .hydra/overrides.yaml), ordered by job number."""
+    rows = []
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra" / "overrides.yaml").is_file()]
+    for job_dir in sorted(job_dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)):
+        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+        row: dict = {"job": job_dir.name}
+        row.update(dict(o.split("=", 1) for o in overrides if "=" in o))
+        try:
+            summary = json.loads((job_dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            summary = {"status": "failed", "error": "the job left no summary.json (it was killed, or crashed early)"}
+        row["status"] = summary.get("status", "failed")
+        row.update({k: v for k, v in (summary.get("final") or {}).items() if k in METRIC_COLUMNS})
+        row["best_epoch"] = summary.get("best_epoch")
+        row["best_" + (summary.get("best") or {}).get("metric", "metric")] = (summary.get("best") or {}).get("value")
+        row["wall_seconds"] = summary.get("wall_seconds")
+        row["error"] = summary.get("error", "")
+        row["run_dir"] = str(job_dir)
+        rows.append(row)
+    return rows
+
+
+def swept_keys(rows: list[dict], overrides: list[str]) -> list[str]:
+    """The override keys whose values differ between jobs."""
+    keys = list(dict.fromkeys(o.split("=", 1)[0] for row in rows for o in overrides if "=" in o))
+    return [k for k in keys if len({str(row.get(k)) for row in rows}) > 1]
+
+
+def write_sweep_report(sweep_dir: Path) -> list[dict]:
+    """Write sweep.csv and sweep.png into `sweep_dir`; return the rows."""
+    rows = collect_jobs(sweep_dir)
+    if not rows:
+        return rows
+    override_keys = list(dict.fromkeys(k for row in rows for k in row if k not in ("job", "status")
+                                       and k not in METRIC_COLUMNS and not k.startswith("best_")
+                                       and k not in ("wall_seconds", "error", "run_dir")))
+    columns = ["job", *override_keys, "status", *[c for c in METRIC_COLUMNS if any(c in r for r in rows)],
+               "best_epoch", *sorted({k for r in rows for k in r if k.startswith("best_") and k != "best_epoch"}),
+               "wall_seconds", "error", "run_dir"]
+    write_csv(sweep_dir / "sweep.csv", rows, columns)
+    _plot(sweep_dir / "sweep.png", rows, override_keys)
+    return rows
+
+
+def _plot(path: Path, rows: list[dict], override_keys: list[str]) -> None:
+    varying = [k for k in override_keys if len({str(r.get(k)) for r in rows}) > 1]
+    metric = "valid_accuracy" if any("valid_accuracy" in r for r in rows) else "valid_loss"
+    done = [r for r in rows if metric in r]
+    if not done:
+        return
+    key = varying[0] if len(varying) == 1 else None
+    xs = [_number(str(r.get(key))) for r in done] if key else []
+    if key and all(x is not None for x in xs):
+        order = sorted(range(len(done)), key=lambda i: xs[i])
+        x = [xs[i] for i in order]
+        y = [done[i][metric] for i in order]
+        logx = min(x) > 0 and max(x) / min(x) >= 10
+        curves(path, x, {metric: y}, key, f"final {metric}", title=f"Sweep: final {metric} against {key}", logx=logx)
+    else:
+        labels = [" ".join(f"{k}={r.get(k)}" for k in varying) or f"job {r['job']}" for r in done]
+        _bars(path, labels, [r[metric] for r in done], metric)
+
+
+def _bars(path: Path, labels: list[str], values: list[float], metric: str) -> None:
+    from minitrain.reports.figures import Figure, _save
+
+    fig = Figure(figsize=(max(6, len(labels) * 1.2), 4))
+    ax = fig.add_subplot()
+    ax.bar(range(len(values)), values)
+    ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(f"final {metric}")
+    ax.set_title(f"Sweep: final {metric} per job")
+    _save(fig, path)

@@ -1,0 +1,92 @@
+"""The story of one run: check the config, seed, load data, build the model and callbacks, fit."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from minitrain.callbacks import DeviceCallback, MetricsCallback
+from minitrain.callbacks.device import resolve_device
+from minitrain.data import build_loaders, load_image_data
+from minitrain.errors import ConfigError
+from minitrain.learner import Callback, Learner
+from minitrain.tasks import TASKS
+
+
+def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
+    """Train as `cfg` says, writing into `run_dir`; returns the fitted Learner."""
+    check_config(cfg)
+    seed_everything(cfg.seed)
+    device = resolve_device(str(cfg.device))
+    task = TASKS[str(cfg.model.task)]
+    data = load_image_data(cfg.dataset)
+    dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed)
+    model = build_model(cfg.model)
+    callbacks = [DeviceCallback(device), MetricsCallback(task.metrics), *build_callbacks(cfg.callbacks)]
+    learner = Learner(model, dls, task.loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)
+    learner.fit(cfg.trainer.epochs)
+    return learner
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Values that compose but cannot train: say which key and what would work."""
+    problems = []
+    if cfg.trainer.epochs < 1:
+        problems.append(f"trainer.epochs={cfg.trainer.epochs} must be at least 1")
+    if cfg.loader.batch_size < 1:
+        problems.append(f"loader.batch_size={cfg.loader.batch_size} must be at least 1")
+    if cfg.loader.valid_batch_size is not None and cfg.loader.valid_batch_size < 1:
+        problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
+    if not cfg.optimizer.lr > 0:
+        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
+    most_workers = max(4, 2 * (os.cpu_count() or 1))
+    if not 0 <= cfg.loader.num_workers <= most_workers:
+        problems.append(
+            f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
+            f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
+        )
+    if problems:
+        raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator training uses, so that a CPU run repeats exactly."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build(what: str, node):
+    """Instantiate a config node, turning Hydra's instantiation errors into a ConfigError naming the key."""
+    try:
+        return instantiate(node)
+    except InstantiationException as e:
+        raise ConfigError(f"Cannot build {what} from its config ({node.get('_target_')}): {e}") from None
+
+
+def build_model(cfg: DictConfig) -> nn.Module:
+    """The model named by `cfg._target_`, built from every key except `task`."""
+    node = OmegaConf.to_container(cfg, resolve=True)
+    node.pop("task", None)
+    return build("model", node)
+
+
+def build_callbacks(cfg: DictConfig) -> list[Callback]:
+    """The callbacks named in the `callbacks` mapping (an entry set to null is skipped)."""
+    callbacks = []
+    for name, node in cfg.items():
+        if node is None:
+            continue
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ConfigError(
+                f"callbacks.{name} has no _target_: give the class to build, e.g. "
+                f"+callbacks.{name}._target_=mypkg.MyCallback"
+            )
+        callbacks.append(build(f"callbacks.{name}", node))
+    return callbacks
