@@ -4,12 +4,15 @@ Only Hydra and the config schemas are imported here, so `--help`, `--cfg` and ta
 completion answer without loading torch.
 """
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from minitrain.config import register_configs
+from minitrain.errors import MinitrainError
+from minitrain.resume import resume_argv
 
 
 def config_dir() -> str:
@@ -31,6 +34,13 @@ def _train(cfg: DictConfig) -> dict:
 
 def main() -> None:
     """Console-script entry point."""
+    try:
+        sys.argv[1:] = resume_argv(sys.argv[1:])
+    except MinitrainError as e:
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {e}")
+        sys.exit(e.exit_code)
     _train()
 
 

@@ -96,6 +96,7 @@ class AdamConfig(OptimizerConfig):
 @dataclass
 class TrainerConfig:
     epochs: int = 5
+    deterministic: bool = False
 
 
 @dataclass
@@ -115,6 +116,7 @@ class Config:
     callbacks: Dict[str, Any] = field(default_factory=dict)
     device: Device = Device.auto
     seed: int = 42
+    resume: Optional[str] = None
 
 
 def register_configs() -> None:

@@ -17,3 +17,19 @@ class DataError(MinitrainError):
 
 class OutputError(MinitrainError):
     """A run or sweep directory that cannot be written."""
+
+
+class DivergedError(MinitrainError):
+    """The loss became NaN or infinite."""
+
+    exit_code = 3
+
+
+class ResumeError(MinitrainError):
+    """A `resume=` directory that is not a run, or whose checkpoint cannot be read."""
+
+
+class CheckpointWriteError(MinitrainError):
+    """A checkpoint could not be written (disk full, permissions); the previous one is intact."""
+
+    exit_code = 1

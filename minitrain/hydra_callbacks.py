@@ -58,15 +58,19 @@ class SweepReport(Callback):
 
 
 def _print_table(rows: list[dict], sweep_dir: Path) -> None:
+    """The jobs side by side: what was swept, how each ended, and its final metrics."""
     from rich.console import Console
     from rich.table import Table
 
-    skip = {"run_dir", "error", "wall_seconds"}
-    columns = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in skip]
+    from minitrain.reports.sweep import swept_columns
+
+    metrics = [c for c in ("train_loss", "valid_loss", "valid_accuracy", "valid_psnr") if any(c in r for r in rows)]
+    columns = ["job", *swept_columns(rows), "status", *metrics]
     table = Table(title=f"Sweep: {sweep_dir}")
     for c in columns:
-        table.add_column(c, justify="right")
+        table.add_column(c, justify="right", overflow="fold")
     for r in rows:
         table.add_row(*(f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns))
-    Console().print(table)
-    Console().print(f"Wrote {sweep_dir / 'sweep.csv'} and {sweep_dir / 'sweep.png'}")
+    console = Console()
+    console.print(table)
+    console.print(f"Wrote {sweep_dir / 'sweep.csv'} and {sweep_dir / 'sweep.png'}", soft_wrap=True)

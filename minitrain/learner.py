@@ -62,6 +62,13 @@ class DataLoaders:
     valid: Iterable
     data: Any = None  # minitrain.data.ImageData when built by minitrain: images, labels, class names
 
+    def set_epoch(self, epoch: int) -> None:
+        """Tell samplers that reshuffle per epoch (they have `set_epoch`) which epoch begins."""
+        for dl in (self.train, self.valid):
+            sampler = getattr(dl, "sampler", dl)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+
 
 class Learner:
     """Trains `model` on `dls` by minimising `loss_func`, with `callbacks` doing everything else."""
@@ -96,6 +103,7 @@ class Learner:
 
     def _all_epochs(self) -> None:
         for self.epoch in range(self.start_epoch, self.n_epochs):
+            self.dls.set_epoch(self.epoch)
             self._one_pass(training=True)
             with torch.no_grad():
                 self._one_pass(training=False)

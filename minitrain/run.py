@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -16,6 +20,30 @@ from minitrain.reports.files import write_json
 
 log = logging.getLogger("minitrain")
 file_log = logging.getLogger("minitrain.file")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finish cleanly, then exit 143."""
+
+
+@contextmanager
+def graceful_interrupts() -> Iterator[None]:
+    """The first SIGINT/SIGTERM unwinds training cleanly; a second one exits at once."""
+
+    def exit_now(signum, frame):
+        os._exit(128 + signum)
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, exit_now)
+        signal.signal(signal.SIGTERM, exit_now)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    previous = {s: signal.signal(s, first) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run_job(cfg: DictConfig) -> dict:
@@ -30,7 +58,18 @@ def run_job(cfg: DictConfig) -> dict:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        train(cfg, run_dir)
+        with graceful_interrupts():
+            train(cfg, run_dir)
+    except KeyboardInterrupt as e:
+        code = 143 if isinstance(e, Terminated) else 130
+        done = (_read_summary(run_dir) or {}).get("epochs_completed", 0)
+        _console().print(
+            f"[bold yellow]Interrupted[/] after {done} complete epoch(s); metrics and the last checkpoint are saved.\n"
+            f"Resume with: minitrain resume={run_dir}",
+            soft_wrap=True,
+        )
+        file_log.warning("Interrupted; resume with: minitrain resume=%s", run_dir)
+        sys.exit(code)
     except MinitrainError as e:
         return _failed(run_dir, e, in_sweep, exit_code=e.exit_code)
     except Exception as e:
@@ -40,6 +79,12 @@ def run_job(cfg: DictConfig) -> dict:
         return _failed(run_dir, e, in_sweep, exit_code=1)
     log.info("Run directory: %s", run_dir)
     return _read_summary(run_dir) or {}
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 
 def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int) -> dict:
@@ -52,17 +97,13 @@ def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int)
         summary = {**summary, "status": "failed", "error": message}
         write_json(run_dir / "summary.json", summary)
     file_log.error(message)
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {message}", soft_wrap=False)
+    _console().print(f"[bold red]Error:[/] {message}", soft_wrap=False)
     if not in_sweep:
         sys.exit(exit_code)
     return summary
 
 
 def _read_summary(run_dir: Path) -> dict | None:
-    import json
-
     try:
         return json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError):

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from minitrain.callbacks import DeviceCallback, MetricsCallback
+from minitrain.callbacks import DeviceCallback, DivergenceCallback, MetricsCallback
 from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
 from minitrain.errors import ConfigError
@@ -23,13 +23,14 @@ from minitrain.tasks import TASKS
 def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     """Train as `cfg` says, writing into `run_dir`; returns the fitted Learner."""
     check_config(cfg)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, deterministic=cfg.trainer.deterministic)
     device = resolve_device(str(cfg.device))
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed)
     model = build_model(cfg.model)
-    callbacks = [DeviceCallback(device), MetricsCallback(task.metrics), *build_callbacks(cfg.callbacks)]
+    core = [DeviceCallback(device), MetricsCallback(task.metrics), DivergenceCallback()]
+    callbacks = [*core, *build_callbacks(cfg.callbacks)]
     learner = Learner(model, dls, task.loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)
     learner.fit(cfg.trainer.epochs)
     return learner
@@ -56,10 +57,15 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed every generator training uses, so that a CPU run repeats exactly."""
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed every generator training uses, so that a CPU run repeats exactly; optionally forbid
+    PyTorch's nondeterministic algorithms too (needed for exact repeats on GPUs)."""
     random.seed(seed)
     torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it to be deterministic
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
 
 
 def build(what: str, node):

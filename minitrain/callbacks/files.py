@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from minitrain.errors import DivergedError
 from minitrain.learner import Callback
 from minitrain.reports.figures import curves
 from minitrain.reports.files import write_csv, write_json
@@ -45,10 +46,12 @@ class LossPlotCallback(Callback):
 
 
 def status_of(exception: BaseException | None) -> str:
-    """completed, interrupted (Ctrl-C / SIGTERM) or failed, from the exception that ended the fit."""
+    """completed, interrupted (Ctrl-C / SIGTERM), diverged (NaN/inf loss) or failed, from what ended the fit."""
     if exception is None:
         return "completed"
-    return "interrupted" if isinstance(exception, KeyboardInterrupt) else "failed"
+    if isinstance(exception, KeyboardInterrupt):
+        return "interrupted"
+    return "diverged" if isinstance(exception, DivergedError) else "failed"
 
 
 class SummaryCallback(Callback):
@@ -80,7 +83,7 @@ class SummaryCallback(Callback):
         error = learn.exception
         return {
             "status": status_of(error),
-            **({"error": f"{type(error).__name__}: {error}"} if error is not None and status_of(error) == "failed" else {}),
+            **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
             "dataset": self.dataset,
             "model": self.model,
             "task": self.task,

@@ -12,6 +12,7 @@ from minitrain.reports.figures import curves
 from minitrain.reports.files import write_csv
 
 METRIC_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy", "valid_psnr", "seconds"]
+_REPORT_COLUMNS = {"job", "status", "wall_seconds", "error", "run_dir", *METRIC_COLUMNS}
 
 
 def _number(text: str) -> float | None:
@@ -45,10 +46,14 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
     return rows
 
 
-def swept_keys(rows: list[dict], overrides: list[str]) -> list[str]:
-    """The override keys whose values differ between jobs."""
-    keys = list(dict.fromkeys(o.split("=", 1)[0] for row in rows for o in overrides if "=" in o))
-    return [k for k in keys if len({str(row.get(k)) for row in rows}) > 1]
+def override_columns(rows: list[dict]) -> list[str]:
+    """The override keys the jobs were launched with, in order of first appearance."""
+    return [k for k in dict.fromkeys(k for row in rows for k in row) if k not in _REPORT_COLUMNS and not k.startswith("best_")]
+
+
+def swept_columns(rows: list[dict]) -> list[str]:
+    """The override keys whose values differ between jobs: what the sweep compares."""
+    return [k for k in override_columns(rows) if len({str(row.get(k)) for row in rows}) > 1]
 
 
 def write_sweep_report(sweep_dir: Path) -> list[dict]:
@@ -56,19 +61,17 @@ def write_sweep_report(sweep_dir: Path) -> list[dict]:
     rows = collect_jobs(sweep_dir)
     if not rows:
         return rows
-    override_keys = list(dict.fromkeys(k for row in rows for k in row if k not in ("job", "status")
-                                       and k not in METRIC_COLUMNS and not k.startswith("best_")
-                                       and k not in ("wall_seconds", "error", "run_dir")))
+    override_keys = override_columns(rows)
     columns = ["job", *override_keys, "status", *[c for c in METRIC_COLUMNS if any(c in r for r in rows)],
                "best_epoch", *sorted({k for r in rows for k in r if k.startswith("best_") and k != "best_epoch"}),
                "wall_seconds", "error", "run_dir"]
     write_csv(sweep_dir / "sweep.csv", rows, columns)
-    _plot(sweep_dir / "sweep.png", rows, override_keys)
+    _plot(sweep_dir / "sweep.png", rows)
     return rows
 
 
-def _plot(path: Path, rows: list[dict], override_keys: list[str]) -> None:
-    varying = [k for k in override_keys if len({str(r.get(k)) for r in rows}) > 1]
+def _plot(path: Path, rows: list[dict]) -> None:
+    varying = swept_columns(rows)
     metric = "valid_accuracy" if any("valid_accuracy" in r for r in rows) else "valid_loss"
     done = [r for r in rows if metric in r]
     if not done:

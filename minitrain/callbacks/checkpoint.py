@@ -1,0 +1,121 @@
+"""Save the run after every epoch (checkpoints/last.pt, best.pt) and restore it to resume."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import random
+import shutil
+from pathlib import Path
+
+import torch
+
+from minitrain.errors import CheckpointWriteError, ResumeError
+from minitrain.learner import Callback
+from minitrain.reports.files import write_atomic
+from minitrain.tasks import TASKS
+
+log = logging.getLogger(__name__)
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def stateful_callbacks(learn) -> dict:
+    """Callbacks that carry training state (e.g. an LR scheduler), by class name and position."""
+    return {f"{i}:{type(cb).__name__}": cb for i, cb in enumerate(learn.callbacks) if hasattr(cb, "state_dict")}
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, or a ResumeError saying why it cannot be used."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise ResumeError(f"{path} does not exist.") from None
+    except Exception as e:
+        raise ResumeError(
+            f"The checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e}). "
+            f"If checkpoints/best.pt in the same run is intact, copy it over last.pt to resume from the best epoch."
+        ) from None
+
+
+class CheckpointCallback(Callback):
+    """After each epoch: checkpoints/last.pt (everything needed to resume) and best.pt (the best epoch so far).
+
+    Both are written atomically, so a kill at any moment leaves the old file or the new one.
+    With `resume` (a run directory), `before_fit` restores model, optimizer, stateful callbacks, RNG states and
+    history, and training continues at the next epoch.
+    """
+
+    order = 60  # after the history row is complete
+
+    def __init__(self, task: str = "classification", resume: str | None = None) -> None:
+        self.spec = TASKS[str(task)]
+        self.resume_from = Path(resume) / "checkpoints" / "last.pt" if resume else None
+        self.best: float | None = None
+
+    def before_fit(self, learn) -> None:
+        if self.resume_from is not None:
+            self.restore(learn, load_checkpoint(self.resume_from))
+
+    def restore(self, learn, state: dict) -> None:
+        try:
+            learn.model.load_state_dict(state["model"])
+            learn.opt.load_state_dict(state["optimizer"])
+            for key, cb in stateful_callbacks(learn).items():
+                if key in state.get("callbacks", {}):
+                    cb.load_state_dict(state["callbacks"][key])
+            learn.history[:] = state["history"]
+            learn.start_epoch = state["epoch"]
+            self.best = state.get("best")
+            set_rng_states(state["rng"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise ResumeError(
+                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer ({e}). "
+                "Resume with the overrides the run was started with."
+            ) from None
+        log.info("Resumed from %s after epoch %d", self.resume_from, state["epoch"])
+
+    def after_epoch(self, learn) -> None:
+        if learn.training or learn.run_dir is None or not learn.history:
+            return
+        row = learn.history[-1]
+        value = row.get(self.spec.monitor)
+        improved = value is not None and self.spec.is_better(value, self.best)
+        if improved:
+            self.best = value
+        folder = learn.run_dir / "checkpoints"
+        state = {
+            "model": learn.model.state_dict(),
+            "optimizer": learn.opt.state_dict(),
+            "callbacks": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()},
+            "epoch": learn.epoch + 1,
+            "history": list(learn.history),
+            "best": self.best,
+            "rng": rng_states(),
+        }
+        try:
+            write_atomic(folder / "last.pt", lambda f: torch.save(state, f), mode="wb")
+            if improved:
+                tmp = folder / ".best.pt.tmp"
+                shutil.copyfile(folder / "last.pt", tmp)
+                tmp.replace(folder / "best.pt")
+        except OSError as e:
+            (folder / ".best.pt.tmp").unlink(missing_ok=True)
+            reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+            raise CheckpointWriteError(
+                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {reason}. "
+                "The previous checkpoint is intact. Free some space (or fix permissions), then resume "
+                f"with: minitrain resume={learn.run_dir}"
+            ) from None
