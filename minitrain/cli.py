@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig
 
 from minitrain.config import register_configs
+from minitrain.distributed import worker_argv
 from minitrain.errors import MinitrainError
 from minitrain.resume import resume_argv
 
@@ -35,7 +36,7 @@ def _train(cfg: DictConfig) -> dict:
 def main() -> None:
     """Console-script entry point."""
     try:
-        sys.argv[1:] = resume_argv(sys.argv[1:])
+        sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
     except MinitrainError as e:
         from rich.console import Console
 

@@ -94,9 +94,30 @@ class AdamConfig(OptimizerConfig):
 
 
 @dataclass
+class SchedulerConfig:
+    _target_: Optional[str] = None  # None: keep the optimizer's learning rate throughout
+
+
+@dataclass
+class OneCycleConfig(SchedulerConfig):
+    pct_start: float = 0.25
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+
+
+@dataclass
+class CosineConfig(SchedulerConfig):
+    warmup_pct: float = 0.05
+    eta_min_ratio: float = 0.0
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 5
     deterministic: bool = False
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass
@@ -104,6 +125,7 @@ class LoaderConfig:
     batch_size: int = 256
     valid_batch_size: Optional[int] = None
     num_workers: int = 0
+    on_device: str = "auto"  # auto | true | false (a str: Hydra reads `true` as a bool, which an Enum refuses)
 
 
 @dataclass
@@ -111,6 +133,7 @@ class Config:
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
     optimizer: OptimizerConfig = MISSING
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     callbacks: Dict[str, Any] = field(default_factory=dict)
@@ -128,3 +151,5 @@ def register_configs() -> None:
         cs.store(group="schema/model", name=name, node=node)
     for name, node in {"sgd": SGDConfig, "adam": AdamConfig}.items():
         cs.store(group="schema/optimizer", name=name, node=node)
+    for name, node in {"none": SchedulerConfig, "onecycle": OneCycleConfig, "cosine": CosineConfig}.items():
+        cs.store(group="schema/scheduler", name=name, node=node)

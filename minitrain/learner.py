@@ -65,7 +65,7 @@ class DataLoaders:
     def set_epoch(self, epoch: int) -> None:
         """Tell samplers that reshuffle per epoch (they have `set_epoch`) which epoch begins."""
         for dl in (self.train, self.valid):
-            sampler = getattr(dl, "sampler", dl)
+            sampler = getattr(dl, "sampler", dl)  # DataLoader and DeviceBatches both name theirs `sampler`
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
 

@@ -1,7 +1,8 @@
 """The Metric protocol (`reset`, `add` a batch, read `value`) and the metrics minitrain reports.
 
 Metrics accumulate on the batch's device and are read once per pass, so the training loop
-never waits for the GPU just to update a number.
+never waits for the GPU just to update a number. In distributed training `sync` sums the
+accumulators across ranks before the value is read.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
+
+from minitrain.distributed import all_reduce_sum
 
 
 class Metric(Protocol):
@@ -18,63 +21,58 @@ class Metric(Protocol):
 
     def add(self, preds: torch.Tensor, targets: torch.Tensor) -> None: ...
 
+    def sync(self) -> None: ...
+
     @property
     def value(self) -> float: ...
 
 
-class Mean:
+class _Ratio:
+    """A running total over a running count, both kept as tensors on the device they come from."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.total: torch.Tensor | None = None
+        self.count: torch.Tensor | None = None
+
+    def _accumulate(self, total: torch.Tensor, count: int) -> None:
+        total = total.detach().float()
+        if self.total is None:
+            self.total = torch.zeros((), device=total.device)
+            self.count = torch.zeros((), device=total.device)
+        self.total += total
+        self.count += count
+
+    def sync(self) -> None:
+        if self.total is not None:
+            all_reduce_sum(self.total, self.count)
+
+    @property
+    def value(self) -> float:
+        if self.count is None or float(self.count) == 0:
+            return float("nan")
+        return float(self.total) / float(self.count)
+
+
+class Mean(_Ratio):
     """Mean of per-batch values weighted by batch size, so a short last batch counts for what it holds."""
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.total: torch.Tensor | float = 0.0
-        self.count = 0
-
     def add(self, value: torch.Tensor, n: int) -> None:
-        self.total = self.total + value.detach() * n
-        self.count += n
-
-    @property
-    def value(self) -> float:
-        return float(self.total) / self.count if self.count else float("nan")
+        self._accumulate(value * n, n)
 
 
-class Accuracy:
+class Accuracy(_Ratio):
     """Fraction of items whose highest-scoring class is the target."""
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.correct: torch.Tensor | int = 0
-        self.count = 0
-
     def add(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
-        self.correct = self.correct + (preds.argmax(dim=1) == targets).sum()
-        self.count += len(targets)
-
-    @property
-    def value(self) -> float:
-        return float(self.correct) / self.count if self.count else float("nan")
+        self._accumulate((preds.argmax(dim=1) == targets).sum(), len(targets))
 
 
-class PSNR:
+class PSNR(_Ratio):
     """Peak signal-to-noise ratio in dB for images in [0, 1], averaged per image."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.total: torch.Tensor | float = 0.0
-        self.count = 0
 
     def add(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
         mse = (preds.detach().float() - targets.float()).pow(2).flatten(1).mean(dim=1)
-        self.total = self.total + (-10 * torch.log10(mse.clamp_min(1e-10))).sum()
-        self.count += len(targets)
-
-    @property
-    def value(self) -> float:
-        return float(self.total) / self.count if self.count else float("nan")
+        self._accumulate((-10 * torch.log10(mse.clamp_min(1e-10))).sum(), len(targets))

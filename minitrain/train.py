@@ -12,7 +12,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from minitrain.callbacks import DeviceCallback, DivergenceCallback, MetricsCallback
+from torch.nn.parallel import DistributedDataParallel
+
+from minitrain import distributed
+from minitrain.callbacks import AutocastCallback, DeviceCallback, DivergenceCallback, MetricsCallback
 from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
 from minitrain.errors import ConfigError
@@ -24,15 +27,32 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     """Train as `cfg` says, writing into `run_dir`; returns the fitted Learner."""
     check_config(cfg)
     seed_everything(cfg.seed, deterministic=cfg.trainer.deterministic)
-    device = resolve_device(str(cfg.device))
+    rank = distributed.current()
+    device = resolve_device(str(cfg.device), rank.local_rank)
+    if rank.distributed:
+        distributed.start(device.type)
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
-    dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed)
-    model = build_model(cfg.model)
-    core = [DeviceCallback(device), MetricsCallback(task.metrics), DivergenceCallback()]
-    callbacks = [*core, *build_callbacks(cfg.callbacks)]
+    dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
+    model = build_model(cfg.model).to(device)
+    if cfg.trainer.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if rank.distributed:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.trainer.compile:
+        model = torch.compile(model)
+    core = [DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),
+            DivergenceCallback()]
+    if cfg.trainer.precision == "bf16":
+        core.append(AutocastCallback(torch.bfloat16))
+    schedule = [build("scheduler", cfg.scheduler)] if cfg.scheduler._target_ else []
+    callbacks = [*core, *schedule, *build_callbacks(cfg.callbacks)]
+    run_dir = run_dir if rank.is_main else None  # only rank 0 writes the run directory
     learner = Learner(model, dls, task.loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)
-    learner.fit(cfg.trainer.epochs)
+    try:
+        learner.fit(cfg.trainer.epochs)
+    finally:
+        distributed.stop()
     return learner
 
 
@@ -47,6 +67,11 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
     if not cfg.optimizer.lr > 0:
         problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
+    if cfg.trainer.precision not in ("fp32", "bf16"):
+        hint = " (fp16 needs loss scaling, which minitrain does not do; bf16 needs none)" if cfg.trainer.precision == "fp16" else ""
+        problems.append(f"trainer.precision={cfg.trainer.precision} must be fp32 or bf16{hint}")
+    if str(cfg.loader.on_device).lower() not in ("auto", "true", "false"):
+        problems.append(f"loader.on_device={cfg.loader.on_device} must be auto, true or false")
     most_workers = max(4, 2 * (os.cpu_count() or 1))
     if not 0 <= cfg.loader.num_workers <= most_workers:
         problems.append(

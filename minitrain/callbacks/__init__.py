@@ -1,21 +1,26 @@
 """Learner callbacks: each is one small class answering a few events (see minitrain.learner)."""
 
 from minitrain.callbacks.checkpoint import CheckpointCallback
+from minitrain.callbacks.precision import AutocastCallback
 from minitrain.callbacks.device import DeviceCallback
 from minitrain.callbacks.divergence import DivergenceCallback
 from minitrain.callbacks.files import CSVLoggerCallback, LossPlotCallback, SummaryCallback
 from minitrain.callbacks.images import ImagesCallback
 from minitrain.callbacks.metrics import MetricsCallback
 from minitrain.callbacks.progress import ProgressCallback
+from minitrain.callbacks.schedule import CosineCallback, OneCycleCallback
 
 __all__ = [
+    "AutocastCallback",
     "CSVLoggerCallback",
     "CheckpointCallback",
+    "CosineCallback",
     "DeviceCallback",
     "DivergenceCallback",
     "ImagesCallback",
     "LossPlotCallback",
     "MetricsCallback",
+    "OneCycleCallback",
     "ProgressCallback",
     "SummaryCallback",
 ]

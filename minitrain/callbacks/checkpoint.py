@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from minitrain.distributed import unwrap
 from minitrain.errors import CheckpointWriteError, ResumeError
 from minitrain.learner import Callback
 from minitrain.reports.files import write_atomic
@@ -71,7 +72,7 @@ class CheckpointCallback(Callback):
 
     def restore(self, learn, state: dict) -> None:
         try:
-            learn.model.load_state_dict(state["model"])
+            unwrap(learn.model).load_state_dict(state["model"])
             learn.opt.load_state_dict(state["optimizer"])
             for key, cb in stateful_callbacks(learn).items():
                 if key in state.get("callbacks", {}):
@@ -97,7 +98,7 @@ class CheckpointCallback(Callback):
             self.best = value
         folder = learn.run_dir / "checkpoints"
         state = {
-            "model": learn.model.state_dict(),
+            "model": unwrap(learn.model).state_dict(),
             "optimizer": learn.opt.state_dict(),
             "callbacks": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()},
             "epoch": learn.epoch + 1,

@@ -8,17 +8,20 @@ from minitrain.errors import ConfigError
 from minitrain.learner import Callback
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; naming a device that is not there is a ConfigError."""
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; naming a device that is not there is a ConfigError.
+
+    Under torchrun each process takes the GPU numbered by its LOCAL_RANK.
+    """
     has = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
     if name == "auto":
-        return torch.device(next(d for d in ("cuda", "mps", "cpu") if has[d]))
-    if not has.get(name, False):
+        name = next(d for d in ("cuda", "mps", "cpu") if has[d])
+    elif not has.get(name, False):
         raise ConfigError(
             f"device={name} was asked for, but this machine has no {name.upper()} device that PyTorch can use "
             f"(torch {torch.__version__}). Use device=auto to train on the best device available, or device=cpu."
         )
-    return torch.device(name)
+    return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
 
 
 def to_device(batch, device: torch.device):
@@ -33,11 +36,15 @@ class DeviceCallback(Callback):
 
     order = -20  # before anything reads the batch
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
+    def __init__(self, device: torch.device | str = "cpu", channels_last: bool = False) -> None:
         self.device = torch.device(device)
+        self.channels_last = channels_last
 
     def before_fit(self, learn) -> None:
         learn.model.to(self.device)
 
     def before_batch(self, learn) -> None:
         learn.batch = to_device(learn.batch, self.device)
+        if self.channels_last:
+            x, *rest = learn.batch
+            learn.batch = (x.contiguous(memory_format=torch.channels_last), *rest)

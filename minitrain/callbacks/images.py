@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from minitrain.distributed import unwrap
 from minitrain.learner import Callback
 from minitrain.reports.figures import image_grid, reconstruction_grid
 
@@ -31,11 +32,12 @@ class ImagesCallback(Callback):
     @torch.no_grad()
     def _predict_valid(self, learn) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.data.valid.images[: self.n_images].unsqueeze(1).float().div(255)
-        device = next(learn.model.parameters()).device
-        was_training = learn.model.training
-        learn.model.eval()
-        out = learn.model(images.to(device)).float().cpu()
-        learn.model.train(was_training)
+        model = unwrap(learn.model)
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        out = model(images.to(device)).float().cpu()
+        model.train(was_training)
         return images, out
 
     def after_epoch(self, learn) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from minitrain.distributed import is_main_process
 from minitrain.learner import Callback
 
 history_log = logging.getLogger("minitrain.file")  # the run's log file only (configs/hydra/job_logging)
@@ -30,7 +31,8 @@ class ProgressCallback(Callback):
 
         self.console = Console()
         self.live = None
-        if self.console.is_terminal:
+        self.enabled = is_main_process()  # one progress display per distributed job, not one per rank
+        if self.enabled and self.console.is_terminal:
             self._start_live(learn)
 
     def _start_live(self, learn) -> None:
@@ -65,7 +67,7 @@ class ProgressCallback(Callback):
             self.progress.update(self.batches, loss=f"loss {learn.loss.item():.4f}")
 
     def after_epoch(self, learn) -> None:
-        if learn.training or not learn.history:
+        if learn.training or not learn.history or not self.enabled:
             return
         row = learn.history[-1]
         history_log.info(format_row(row, learn.n_epochs))

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from minitrain.data.sources import Split
+from minitrain.distributed import Rank
 from minitrain.learner import DataLoaders
 
 
@@ -61,12 +62,41 @@ class EpochBatchSampler(Sampler[list[int]]):
         return math.ceil(len(range(self.rank, self.n, self.world_size)) / self.batch_size)
 
 
-def _loader(split: Split, target: str, batch_size: int, shuffle: bool, num_workers: int, pin_memory: bool,
-            seed: int) -> DataLoader:
-    ds = BatchDataset(split, target)
+class DeviceBatches:
+    """A split kept whole on the training device (uint8), sliced into batches there.
+
+    No workers, no pinned copies, no per-batch transfers: the permutation comes from the same
+    EpochBatchSampler as the DataLoader path (so both see identical batches), moves to the device
+    once per epoch, and each batch is gathered and converted to float on the device.
+    """
+
+    def __init__(self, split: Split, target: str, sampler: EpochBatchSampler, device: torch.device) -> None:
+        self.images = split.images.to(device)
+        self.labels = split.labels.to(device)
+        self.target, self.sampler, self.device = target, sampler, device
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for idx in self.sampler.indices().to(self.device).split(self.sampler.batch_size):
+            x = self.images[idx].unsqueeze(1).float().div_(255)
+            yield x, (x if self.target == "images" else self.labels[idx])
+
+
+def fits_on_device(data, device: torch.device, share: float = 0.25) -> bool:
+    """Whether both splits take at most `share` of the device's free memory (always False on CPU)."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    needed = sum(s.images.numel() * s.images.element_size() + s.labels.numel() * 8 for s in (data.train, data.valid))
+    return needed <= share * free
+
+
+def _loader(split: Split, target: str, sampler: EpochBatchSampler, num_workers: int, pin_memory: bool) -> DataLoader:
     return DataLoader(
-        ds,
-        sampler=EpochBatchSampler(len(ds), batch_size, shuffle, seed),
+        BatchDataset(split, target),
+        sampler=sampler,
         batch_size=None,  # the sampler already yields batches: no per-item fetch, no collate
         num_workers=num_workers,
         pin_memory=pin_memory,
@@ -74,12 +104,21 @@ def _loader(split: Split, target: str, batch_size: int, shuffle: bool, num_worke
     )
 
 
-def build_loaders(data, cfg, target: str, device: torch.device, seed: int) -> DataLoaders:
-    """Training (shuffled per epoch from `seed`) and validation (in order, larger batches) loaders for `data`."""
-    pin = device.type == "cuda"
+def build_loaders(data, cfg, target: str, device: torch.device, seed: int, rank: Rank = Rank()) -> DataLoaders:
+    """Training (shuffled per epoch from `seed`) and validation (in order, larger batches) loaders for `data`.
+
+    With `cfg.on_device` (auto: on a GPU the data fits on) the splits live on the device;
+    otherwise DataLoaders with `cfg.num_workers` workers feed it. Batch sizes are global: in
+    distributed training each rank takes its shard of every batch's worth of items.
+    """
     valid_bs = cfg.valid_batch_size or 2 * cfg.batch_size
-    return DataLoaders(
-        train=_loader(data.train, target, cfg.batch_size, True, cfg.num_workers, pin, seed),
-        valid=_loader(data.valid, target, valid_bs, False, cfg.num_workers, pin, seed),
-        data=data,
-    )
+    samplers = {
+        name: EpochBatchSampler(len(split.labels), max(1, bs // rank.world_size), shuffle, seed, rank.rank, rank.world_size)
+        for name, split, bs, shuffle in (("train", data.train, cfg.batch_size, True), ("valid", data.valid, valid_bs, False))
+    }
+    choice = str(cfg.on_device).lower()
+    if fits_on_device(data, device) if choice == "auto" else choice == "true":
+        make = lambda name, split: DeviceBatches(split, target, samplers[name], device)  # noqa: E731
+    else:
+        make = lambda name, split: _loader(split, target, samplers[name], cfg.num_workers, device.type == "cuda")  # noqa: E731
+    return DataLoaders(train=make("train", data.train), valid=make("valid", data.valid), data=data)

@@ -94,7 +94,8 @@ def _bars(path: Path, labels: list[str], values: list[float], metric: str) -> No
 
     fig = Figure(figsize=(max(6, len(labels) * 1.2), 4))
     ax = fig.add_subplot()
-    ax.bar(range(len(values)), values)
+    bars = ax.bar(range(len(values)), values)
+    ax.bar_label(bars, fmt="%.4f", fontsize=8)
     ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"final {metric}")
     ax.set_title(f"Sweep: final {metric} per job")
