@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +39,9 @@ def graceful_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, exit_now)
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may handle signals (e.g. a launcher running jobs in threads)
+        return
     previous = {s: signal.signal(s, first) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
