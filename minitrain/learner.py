@@ -43,6 +43,7 @@ class CancelBatchException(Exception):
 
 
 _CANCEL = {"fit": CancelFitException, "epoch": CancelEpochException, "batch": CancelBatchException}
+_CANCELS = tuple(_CANCEL.values())
 
 
 class Callback:
@@ -150,7 +151,8 @@ class Learner:
         except _CANCEL[level]:
             pass
         except BaseException as e:
-            self.exception = e  # so cleanup callbacks can tell a failed or interrupted run from a finished one
+            if not isinstance(e, _CANCELS):  # a cancel on its way to its own level is control flow, not a failure
+                self.exception = e  # so cleanup callbacks can tell a failed or interrupted run from a finished one
             raise
         finally:
             self.callback(f"cleanup_{level}")
