@@ -1,0 +1,262 @@
+"""Shared fixtures: a small synthetic image dataset written in every local format minitrain reads,
+composed configs, and a runner for the `minitrain` command that never touches the network,
+the system copy of Fashion-MNIST or the user's caches."""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import gzip
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# Before `datasets` or `huggingface_hub` is imported (they read these once): no hub, no user cache.
+_HF_HOME = tempfile.mkdtemp(prefix="minitrain-tests-hf-")
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_HF_HOME, "datasets")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["MINITRAIN_CACHE"] = os.path.join(_HF_HOME, "minitrain")  # tests that look at it set their own
+REPO = Path(__file__).resolve().parents[1]
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+N_TRAIN, N_TEST, SIZE, N_CLASSES = 300, 100, 28, 10
+CLASS_NAMES = [f"class{k}" for k in range(N_CLASSES)]  # unlike either config's names
+FASHION_NAMES = [  # configs/dataset/fashion_mnist.yaml's names, which IDX copies get
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# A CLI run that takes seconds: most of it is starting Python, torch and datasets, and drawing figures.
+TINY = ["model=mlp", "trainer.epochs=1", "loader.batch_size=64", "callbacks.images.n_images=12"]
+IDX_FILES = {
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+
+
+@dataclass(frozen=True)
+class FakeData:
+    """Images (N x H x W uint8) and labels (N int64) per split, as a source would decode them."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return (self.train_images, self.train_labels) if name == "train" else (self.test_images, self.test_labels)
+
+
+def make_images(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
+    """Dim noise plus one bright block whose position says the class: learnable in one epoch."""
+    images = rng.integers(0, 60, size=(len(labels), size, size), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        row, col = 3 + (k // 5) * (size // 2), 2 + (k % 5) * ((size - 4) // 5)
+        images[i, row : row + 8, col : col + 4] = rng.integers(200, 256, size=(8, 4), dtype=np.uint8)
+    return images
+
+
+def make_fake_data(n_train: int = N_TRAIN, n_test: int = N_TEST, size: int = SIZE, seed: int = 0) -> FakeData:
+    rng = np.random.default_rng(seed)
+    train_labels = rng.permutation(np.arange(n_train) % N_CLASSES).astype(np.int64)
+    test_labels = rng.permutation(np.arange(n_test) % N_CLASSES).astype(np.int64)
+    train_images, test_images = make_images(train_labels, rng, size), make_images(test_labels, rng, size)
+    return FakeData(train_images, train_labels, test_images, test_labels)
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file's bytes: 00 00 08 <ndim>, each dimension as a big-endian int32, then the uint8 data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_idx(root: Path, data: FakeData, gz: bool = True) -> Path:
+    """The four original-style IDX files, gzipped (`.gz`, as distributed) or not."""
+    root.mkdir(parents=True, exist_ok=True)
+    for (split, what), name in IDX_FILES.items():
+        images, labels = data.split(split)
+        raw = idx_bytes(images if what == "images" else labels)
+        if gz:
+            (root / f"{name}.gz").write_bytes(gzip.compress(raw))
+        else:
+            (root / name).write_bytes(raw)
+    return root
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(image, mode="L").save(out, format="PNG")
+    return out.getvalue()
+
+
+def dataset_dict(data: FakeData, names: list[str] = CLASS_NAMES):
+    """A `datasets.DatasetDict` shaped like the hub's: PNG-encoded `image`, ClassLabel `label`."""
+    import datasets
+
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=names)})
+    splits = {}
+    for split in ("train", "test"):
+        images, labels = data.split(split)
+        splits[split] = datasets.Dataset.from_dict(
+            {"image": [{"bytes": png_bytes(im), "path": None} for im in images], "label": labels.tolist()},
+            features=features,
+        )
+    return datasets.DatasetDict(splits)
+
+
+def write_parquet(root: Path, data: FakeData, names: list[str] = CLASS_NAMES) -> Path:
+    """The hub's layout: <root>/fashion_mnist/{train,test}-00000-of-00001.parquet."""
+    folder = root / "fashion_mnist"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, ds in dataset_dict(data, names).items():
+        ds.to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    return root
+
+
+def write_saved(root: Path, data: FakeData, names: list[str] = CLASS_NAMES) -> Path:
+    """A folder written by `DatasetDict.save_to_disk`."""
+    dataset_dict(data, names).save_to_disk(str(root))
+    return root
+
+
+WRITERS = {"idx": write_idx, "parquet": write_parquet, "save_to_disk": write_saved}
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """A CSV file's header and rows."""
+    import csv
+
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def is_png(path: Path, min_bytes: int = 2000) -> bool:
+    """The file is a PNG (by its magic bytes) with something drawn in it (not a few bytes of nothing)."""
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size >= min_bytes
+
+
+class Fakes:
+    """The helpers above, for test modules (they get them from the `fakes` fixture, not by importing conftest)."""
+
+    FakeData = FakeData
+    make_data = staticmethod(make_fake_data)
+    idx_bytes = staticmethod(idx_bytes)
+    write_idx = staticmethod(write_idx)
+    write_parquet = staticmethod(write_parquet)
+    write_saved = staticmethod(write_saved)
+    dataset_dict = staticmethod(dataset_dict)
+    writers = WRITERS
+    idx_files = IDX_FILES
+    class_names = CLASS_NAMES
+    fashion_names = FASHION_NAMES
+    tiny = TINY
+    read_csv = staticmethod(read_csv)
+    is_png = staticmethod(is_png)
+
+
+@pytest.fixture(scope="session")
+def fakes() -> type[Fakes]:
+    return Fakes
+
+
+@pytest.fixture(scope="session")
+def fake_data() -> FakeData:
+    return make_fake_data()
+
+
+@pytest.fixture(scope="session")
+def dataset_dirs(tmp_path_factory, fake_data) -> dict[str, Path]:
+    """One read-only copy of the fake data per local format: idx (gzipped), idx_raw, parquet, save_to_disk."""
+    base = tmp_path_factory.mktemp("datasets")
+    dirs = {fmt: write(base / fmt, fake_data) for fmt, write in WRITERS.items()}
+    dirs["idx_raw"] = write_idx(base / "idx_raw", fake_data, gz=False)
+    return dirs
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch) -> Path:
+    """minitrain's decoded-tensor cache, in this test's tmp folder (the config reads MINITRAIN_CACHE)."""
+    path = tmp_path / "minitrain-cache"
+    monkeypatch.setenv("MINITRAIN_CACHE", str(path))
+    return path
+
+
+@pytest.fixture
+def compose_config():
+    """compose_config(*overrides, return_hydra_config=False) -> the config minitrain would run with."""
+    from hydra import compose, initialize_config_dir
+
+    from minitrain.cli import config_dir  # registers the schemas
+
+    def compose_config(*overrides: str, return_hydra_config: bool = False):
+        with initialize_config_dir(config_dir=config_dir(), version_base=None):
+            return compose("config", overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+    return compose_config
+
+
+# The CLI, in a subprocess ----------------------------------------------------------------------
+
+
+def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a CLI run: caches in `tmp`, the hub off, no colour codes, no full tracebacks."""
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    # This checkout's code, whether or not it is installed; a test's own modules (extra PYTHONPATH) first.
+    paths = [extra.pop("PYTHONPATH", None), str(REPO), os.environ.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env.update(
+        MINITRAIN_CACHE=str(tmp / "minitrain-cache"),
+        HF_HOME=str(tmp / "hf-home"),
+        HF_DATASETS_CACHE=str(tmp / "hf-home" / "datasets"),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        NO_COLOR="1",
+        COLUMNS="200",
+        OMP_NUM_THREADS="1",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def run_cli():
+    """run_cli(tmp, *args, script=False, **env) -> CompletedProcess of `python -m minitrain args` (or `minitrain`)."""
+
+    def run_cli(tmp: Path, *args: str, script: bool = False, timeout: float = 120, **env: str):
+        tmp.mkdir(parents=True, exist_ok=True)
+        command = [shutil.which("minitrain") or "minitrain"] if script else [sys.executable, "-m", "minitrain"]
+        return subprocess.run(
+            [*command, *args], cwd=tmp, env=cli_env(tmp, **env), capture_output=True, text=True, timeout=timeout,
+        )
+
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def run_cli_many(run_cli):
+    """run_cli_many({name: (tmp, [args], {env or script=True})}) -> {name: CompletedProcess}, run side by side.
+
+    CLI runs spend most of their time starting up on one core, so independent runs share the machine's cores.
+    """
+
+    def run_cli_many(jobs: dict) -> dict:
+        workers = max(2, os.cpu_count() or 2)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {name: pool.submit(run_cli, tmp, *args, **kw) for name, (tmp, args, kw) in jobs.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+    return run_cli_many

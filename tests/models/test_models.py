@@ -1,0 +1,71 @@
+"""The models' shapes: class logits from MLP and CNN, 28x28 images in [0, 1] back from the autoencoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from minitrain.models import CNN, MLP, Autoencoder
+
+X = torch.rand(5, 1, 28, 28)
+
+
+def conv_output_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    shapes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape))) for m in model.modules()
+             if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return shapes
+
+
+def test_mlp_gives_one_logit_per_class():
+    assert MLP()(X).shape == (5, 10)
+    assert MLP(image_size=28, hidden=7, num_classes=3)(X).shape == (5, 3)
+
+
+def test_mlp_hidden_width_is_configurable():
+    linears = [m for m in MLP(hidden=13).modules() if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 13), (13, 10)]
+
+
+def test_cnn_gives_one_logit_per_class():
+    assert CNN()(X).shape == (5, 10)
+    assert CNN(channels=[8, 8, 8, 8], num_classes=4)(X).shape == (5, 4)
+
+
+def test_cnn_halves_the_image_down_to_one_pixel():
+    shapes = conv_output_shapes(CNN(), X)
+    assert [s[2:] for s in shapes] == [(14, 14), (7, 7), (4, 4), (2, 2), (1, 1)]
+    assert [s[1] for s in shapes] == [4, 8, 16, 16, 10]
+
+
+@pytest.mark.parametrize("channels", [(2, 4, 8), (16, 32, 8)], ids=["default", "wider"])
+def test_autoencoder_returns_images_of_the_input_shape_in_zero_one(channels):
+    model = Autoencoder(channels)
+    with torch.no_grad():
+        out = model(X)
+    assert out.shape == X.shape
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+@pytest.mark.parametrize("channels", [(2, 4, 8), (16, 32, 8)], ids=["default", "wider"])
+def test_autoencoder_squeezes_the_image_to_a_4x4_latent(channels):
+    shapes = conv_output_shapes(Autoencoder(channels), X)
+    assert shapes[2] == (5, channels[-1], 4, 4)
+    assert [s[2:] for s in shapes] == [(16, 16), (8, 8), (4, 4), (8, 8), (16, 16), (32, 32)]
+
+
+def test_autoencoder_needs_exactly_three_widths():
+    with pytest.raises(ValueError, match="three widths"):
+        Autoencoder([4, 8])
+
+
+@pytest.mark.parametrize("model", [MLP(), CNN(), Autoencoder()], ids=["mlp", "cnn", "autoencoder"])
+def test_every_model_is_trainable_end_to_end(model):
+    out = model(X)
+    out.float().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
