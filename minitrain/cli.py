@@ -35,6 +35,17 @@ def _train(cfg: DictConfig) -> dict:
 
 def main() -> None:
     """Console-script entry point."""
+    if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
+        from hydra.errors import HydraException
+
+        from minitrain.help import help_text
+
+        try:
+            print(help_text(Path(config_dir()), [a for a in sys.argv[1:] if a not in ("--help", "-h")]))
+        except HydraException as e:
+            print(f"{e}{f' ({e.__cause__})' if e.__cause__ else ''}", file=sys.stderr)
+            sys.exit(2)
+        return
     try:
         sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
     except MinitrainError as e:
