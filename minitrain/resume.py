@@ -42,6 +42,6 @@ def resume_argv(argv: list[str]) -> list[str]:
     except (OSError, yaml.YAMLError) as e:
         raise ResumeError(f"resume={run_dir}: cannot read {overrides_file} ({e}).") from None
     new = [a for a in argv if _key(a) not in ("resume", "hydra.run.dir")]
-    new_keys = {_key(a) for a in new if "=" in a}
+    new_keys = {_key(a) for a in new}  # `key=v`, `+key=v` and `~key` all replace what the run was started with
     kept = [o for o in saved if _key(o) not in new_keys | {"resume"}]
     return [*kept, *new, f"resume={run_dir}", f"hydra.run.dir={run_dir}"]

@@ -109,11 +109,9 @@ class CheckpointCallback(Callback):
         try:
             write_atomic(folder / "last.pt", lambda f: torch.save(state, f), mode="wb")
             if improved:
-                tmp = folder / ".best.pt.tmp"
-                shutil.copyfile(folder / "last.pt", tmp)
-                tmp.replace(folder / "best.pt")
+                with open(folder / "last.pt", "rb") as last:
+                    write_atomic(folder / "best.pt", lambda f: shutil.copyfileobj(last, f), mode="wb")
         except OSError as e:
-            (folder / ".best.pt.tmp").unlink(missing_ok=True)
             reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
             raise CheckpointWriteError(
                 f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {reason}. "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from minitrain.learner import Callback
@@ -21,22 +23,35 @@ class OneCycleCallback(Callback):
 
     def make(self, opt: torch.optim.Optimizer, total_steps: int):
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=total_steps, pct_start=self.pct_start,
+            opt, max_lr=self.peaks, total_steps=total_steps, pct_start=self.pct_start,
             div_factor=self.div_factor, final_div_factor=self.final_div_factor,
         )
 
     def before_fit(self, learn) -> None:
-        self.scheduler = self.make(learn.opt, max(1, learn.n_epochs * len(learn.dls.train)))
+        self.opt = learn.opt
+        self.peaks = [g["lr"] for g in learn.opt.param_groups]  # the configured lr, before any schedule
+        self.total_steps = max(1, learn.n_epochs * len(learn.dls.train))
+        self.scheduler = self.make(learn.opt, self.total_steps)
 
     def after_step(self, learn) -> None:
-        if self.scheduler.last_epoch < self.scheduler.total_steps:
+        if self.scheduler.last_epoch < self.total_steps - 1:  # the last batch has its lr; a cosine would rise again
             self.scheduler.step()
 
     def state_dict(self) -> dict:
-        return self.scheduler.state_dict()
+        return {"steps": self.scheduler.last_epoch}
 
     def load_state_dict(self, state: dict) -> None:
-        self.scheduler.load_state_dict(state)
+        """Rebuild the schedule for this fit's length and replay the steps already taken. With the same
+        trainer.epochs this repeats the saved run exactly; with more (a resume that trains longer) the rest of
+        the schedule is stretched over the new length instead of stopping at its old end."""
+        for group, peak in zip(self.opt.param_groups, self.peaks):
+            group["lr"] = peak
+            group.pop("initial_lr", None)  # restored from the checkpoint; the new scheduler sets its own
+        self.scheduler = self.make(self.opt, self.total_steps)
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": these steps are replays
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(min(state["steps"], self.total_steps)):
+                self.after_step(None)
 
 
 class CosineCallback(OneCycleCallback):
@@ -50,11 +65,8 @@ class CosineCallback(OneCycleCallback):
         from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
         warmup = max(1, int(total_steps * self.warmup_pct))
-        base = opt.param_groups[0]["lr"]
+        base = self.peaks[0]
         return SequentialLR(opt, [
             LinearLR(opt, start_factor=0.01, total_iters=warmup),
-            CosineAnnealingLR(opt, T_max=max(1, total_steps - warmup), eta_min=base * self.eta_min_ratio),
+            CosineAnnealingLR(opt, T_max=max(1, total_steps - 1 - warmup), eta_min=base * self.eta_min_ratio),
         ], milestones=[warmup])
-
-    def after_step(self, learn) -> None:
-        self.scheduler.step()
