@@ -1,0 +1,83 @@
+"""Hydra launchers: a sweep run by joblib (parallel processes) or submitit (local jobs; SLURM preset) gives the
+same numbered job directories and sweep report as the default launcher."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+PLUGINS = {"joblib": "hydra_plugins.hydra_joblib_launcher", "submitit_local": "hydra_plugins.hydra_submitit_launcher"}
+EXTRA = "{} is not installed (pip install 'minitrain[scale]'); CI installs it"
+LAUNCHER_ARGS = {"joblib": ["hydra.launcher.n_jobs=2"], "submitit_local": []}
+LRS = ["0.01", "0.02"]
+
+
+def installed(launcher: str) -> bool:
+    try:
+        return importlib.util.find_spec(PLUGINS[launcher]) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def require(launcher: str) -> None:
+    """Skip, saying why, when the launcher's Hydra plugin is not installed."""
+    pytest.importorskip(PLUGINS[launcher], reason=EXTRA.format(PLUGINS[launcher]))
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
+    """The same 2-job learning-rate sweep under each installed launcher, side by side: {launcher: (sweep_dir, proc)}."""
+    base = tmp_path_factory.mktemp("launchers")
+    jobs = {}
+    for launcher, extra in LAUNCHER_ARGS.items():
+        if not installed(launcher):
+            continue
+        sweep_dir = base / launcher / "sweep"
+        args = ["-m", f"hydra/launcher={launcher}", *extra, f"optimizer.lr={','.join(LRS)}", *fakes.tiny,
+                f"dataset.path={dataset_dirs['idx']}", f"hydra.sweep.dir={sweep_dir}"]
+        jobs[launcher] = (base / launcher, args, {})
+    done = run_cli_many(jobs) if jobs else {}
+    return {launcher: (base / launcher / "sweep", proc) for launcher, proc in done.items()}
+
+
+def check_sweep(sweeps, launcher: str, fakes):
+    """Both jobs ran to completion in directories 0 and 1, and sweep.csv has a completed row for each."""
+    sweep_dir, proc = sweeps[launcher]
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-4000:])
+    assert "Traceback" not in proc.stderr
+    for job, lr in zip(("0", "1"), LRS):
+        header, rows = fakes.read_csv(sweep_dir / job / "metrics.csv")
+        assert [r["epoch"] for r in rows] == ["1"] and "train_loss" in header
+        assert json.loads((sweep_dir / job / "summary.json").read_text())["status"] == "completed"
+        assert f"optimizer.lr={lr}" in (sweep_dir / job / ".hydra" / "overrides.yaml").read_text()
+    assert not (sweep_dir / "2").exists()
+    _, report = fakes.read_csv(sweep_dir / "sweep.csv")
+    assert [(r["job"], r["optimizer.lr"], r["status"]) for r in report] == [("0", "0.01", "completed"),
+                                                                           ("1", "0.02", "completed")]
+    assert fakes.is_png(sweep_dir / "sweep.png")
+    return sweep_dir, proc
+
+
+def test_a_joblib_sweep_runs_both_jobs_and_reports_them(sweeps, fakes):
+    require("joblib")
+    _, proc = check_sweep(sweeps, "joblib", fakes)
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr  # the joblib launcher really ran the jobs
+
+
+def test_a_submitit_local_sweep_runs_both_jobs_and_reports_them(sweeps, fakes):
+    require("submitit_local")
+    sweep_dir, _ = check_sweep(sweeps, "submitit_local", fakes)
+    assert (sweep_dir / ".submitit").is_dir()  # submitit's job files: the jobs ran as submitit jobs
+
+
+def test_the_slurm_preset_asks_for_one_gpu_an_hour_and_leaves_the_partition_to_the_user(compose_config):
+    require("submitit_local")
+    cfg = compose_config("hydra/launcher=slurm", return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.gpus_per_node == 1
+    assert launcher.partition is None
+    assert launcher.timeout_min == 60
+    assert launcher.nodes == 1 and launcher.tasks_per_node == 1
