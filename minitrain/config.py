@@ -70,8 +70,15 @@ class CNNConfig(ModelConfig):
 
 @dataclass
 class AutoencoderConfig(ModelConfig):
-    channels: List[int] = field(default_factory=lambda: [2, 4, 8])
+    channels: List[int] = field(default_factory=lambda: [32, 64, 8])
     task: Task = Task.reconstruction
+
+
+@dataclass
+class ResNetConfig(ModelConfig):
+    channels: List[int] = field(default_factory=lambda: [16, 32, 64])
+    depth: int = 1
+    num_classes: int = 10
 
 
 @dataclass
@@ -112,12 +119,24 @@ class CosineConfig(SchedulerConfig):
 
 
 @dataclass
+class AugmentConfig:
+    _target_: Optional[str] = None  # None: train on the images as they are
+    flip: bool = False
+    crop_padding: int = 0
+    erase_p: float = 0.0
+    task: Task = Task.classification
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 5
     deterministic: bool = False
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    label_smoothing: float = 0.0
+    grad_clip: Optional[float] = None
+    tta_flip: bool = False
 
 
 @dataclass
@@ -134,12 +153,14 @@ class Config:
     model: ModelConfig = MISSING
     optimizer: OptimizerConfig = MISSING
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     callbacks: Dict[str, Any] = field(default_factory=dict)
     device: Device = Device.auto
     seed: int = 42
     resume: Optional[str] = None
+    lr_find: bool = False
 
 
 def register_configs() -> None:
@@ -147,9 +168,11 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="schema", name="dataset", node=DatasetConfig)
-    for name, node in {"mlp": MLPConfig, "cnn": CNNConfig, "autoencoder": AutoencoderConfig}.items():
+    for name, node in {"mlp": MLPConfig, "cnn": CNNConfig, "autoencoder": AutoencoderConfig,
+                       "resnet": ResNetConfig}.items():
         cs.store(group="schema/model", name=name, node=node)
     for name, node in {"sgd": SGDConfig, "adam": AdamConfig}.items():
         cs.store(group="schema/optimizer", name=name, node=node)
     for name, node in {"none": SchedulerConfig, "onecycle": OneCycleConfig, "cosine": CosineConfig}.items():
         cs.store(group="schema/scheduler", name=name, node=node)
+    cs.store(group="schema", name="augment", node=AugmentConfig)

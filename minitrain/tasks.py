@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch.nn.functional as F
 
@@ -30,3 +31,9 @@ TASKS: dict[str, TaskSpec] = {
     "classification": TaskSpec(F.cross_entropy, "labels", {"accuracy": Accuracy}, "valid_accuracy", "max"),
     "reconstruction": TaskSpec(F.mse_loss, "images", {"psnr": PSNR}, "valid_loss", "min"),
 }
+
+
+def build_loss(task: TaskSpec, label_smoothing: float = 0.0) -> Callable:
+    """The task's loss; a cross-entropy with `label_smoothing` takes its targets as that much probability
+    spread evenly over all classes, the rest on the true class."""
+    return partial(task.loss, label_smoothing=label_smoothing) if label_smoothing else task.loss

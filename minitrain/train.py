@@ -15,12 +15,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from minitrain import distributed
-from minitrain.callbacks import AutocastCallback, DeviceCallback, DivergenceCallback, MetricsCallback
+from minitrain.callbacks import (AutocastCallback, CheckpointCallback, DeviceCallback, DivergenceCallback,
+                                 FlipTTACallback, GradClipCallback, LRFinderCallback, MetricsCallback)
 from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
 from minitrain.errors import ConfigError
 from minitrain.learner import Callback, Learner
-from minitrain.tasks import TASKS
+from minitrain.tasks import TASKS, build_loss
 
 
 def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
@@ -42,13 +43,18 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     if cfg.trainer.compile:
         model = torch.compile(model)
     core = [DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),
-            DivergenceCallback()]
+            DivergenceCallback(), *recipe_callbacks(cfg)]
     if cfg.trainer.precision == "bf16":
         core.append(AutocastCallback(torch.bfloat16))
-    schedule = [build("scheduler", cfg.scheduler)] if cfg.scheduler._target_ else []
-    callbacks = [*core, *schedule, *build_callbacks(cfg.callbacks)]
+    if cfg.lr_find:  # sweep the learning rate instead of training: no schedule, nothing to checkpoint
+        others = [cb for cb in build_callbacks(cfg.callbacks) if not isinstance(cb, CheckpointCallback)]
+        callbacks = [*core, LRFinderCallback(), *others]
+    else:
+        schedule = [build("scheduler", cfg.scheduler)] if cfg.scheduler._target_ else []
+        callbacks = [*core, *schedule, *build_callbacks(cfg.callbacks)]
     run_dir = run_dir if rank.is_main else None  # only rank 0 writes the run directory
-    learner = Learner(model, dls, task.loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)
+    loss = build_loss(task, cfg.trainer.label_smoothing)
+    learner = Learner(model, dls, loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)
     try:
         learner.fit(cfg.trainer.epochs)
     finally:
@@ -78,8 +84,43 @@ def check_config(cfg: DictConfig) -> None:
             f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
             f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
         )
+    problems += recipe_problems(cfg)
     if problems:
         raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
+
+
+def recipe_problems(cfg: DictConfig) -> list[str]:
+    """check_config's part for the training recipe: regularisation, augmentation, the LR finder."""
+    problems = []
+    smoothing = cfg.trainer.label_smoothing
+    if not 0 <= smoothing < 1:
+        problems.append(f"trainer.label_smoothing={smoothing} must be at least 0 and below 1, e.g. 0.1")
+    elif smoothing and str(cfg.model.task) != "classification":
+        problems.append(f"trainer.label_smoothing={smoothing} applies to classification only "
+                        f"(model.task is {cfg.model.task})")
+    if cfg.trainer.grad_clip is not None and not cfg.trainer.grad_clip > 0:
+        problems.append(f"trainer.grad_clip={cfg.trainer.grad_clip} must be a positive norm, e.g. 1.0 "
+                        "(or null: no clipping)")
+    if cfg.augment.crop_padding < 0:
+        problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
+    if not 0 <= cfg.augment.erase_p <= 1:
+        problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
+    if cfg.lr_find and cfg.resume:
+        problems.append("lr_find=true starts from fresh weights: drop resume (or lr_find)")
+    if cfg.lr_find and distributed.current().distributed:
+        problems.append("lr_find=true runs in one process (each rank would stop at its own batch): "
+                        "start it without torchrun")
+    return problems
+
+
+def recipe_callbacks(cfg: DictConfig) -> list[Callback]:
+    """The recipe's optional callbacks: batch augmentation, gradient clipping, flipped test-time averaging."""
+    callbacks = [build("augment", cfg.augment)] if cfg.augment._target_ else []
+    if cfg.trainer.grad_clip is not None:
+        callbacks.append(GradClipCallback(cfg.trainer.grad_clip))
+    if cfg.trainer.tta_flip:
+        callbacks.append(FlipTTACallback(str(cfg.model.task)))
+    return callbacks
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -54,9 +54,13 @@ def completed(run):
 def test_help_lists_the_config_groups_and_their_options(tmp_path, run_cli):
     proc = run_cli(tmp_path, "--help")
     assert proc.returncode == 0, proc.stderr
-    assert "dataset: fashion_mnist, mnist" in proc.stdout
-    assert "model: autoencoder, cnn, mlp" in proc.stdout
-    assert "optimizer: adam, adamw, sgd" in proc.stdout
+    listing = proc.stdout.split("Config groups", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    groups = {line.split(":")[0].strip(): line.split(":", 1)[1].replace("*", "").split(", ") for line in listing}
+    assert [o.strip() for o in groups["dataset"]] == ["fashion_mnist", "mnist"]
+    assert [o.strip() for o in groups["model"]] == ["autoencoder", "autoencoder_lesson", "cnn", "mlp", "resnet"]
+    assert [o.strip() for o in groups["optimizer"]] == ["adam", "adamw", "sgd"]
+    assert [o.strip() for o in groups["augment"]] == ["flip_crop", "flip_crop_erase", "none"]
+    assert "fashion_resnet" in [o.strip() for o in groups["experiment"]]
 
 
 def test_cfg_job_prints_the_composed_config_and_trains_nothing(tmp_path, run_cli):

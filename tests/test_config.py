@@ -21,11 +21,11 @@ from minitrain.callbacks import (
 )
 from minitrain.cli import config_dir
 from minitrain.errors import ConfigError
-from minitrain.models import CNN, MLP, Autoencoder
+from minitrain.models import CNN, MLP, Autoencoder, ResNet
 from minitrain.train import build, build_callbacks, build_model, check_config
 
 DATASETS = ["mnist", "fashion_mnist"]
-MODELS = {"mlp": MLP, "cnn": CNN, "autoencoder": Autoencoder}
+MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "autoencoder": Autoencoder, "autoencoder_lesson": Autoencoder}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
@@ -45,7 +45,7 @@ def test_the_config_tree_has_the_documented_groups():
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_option_found_in_the_config_tree_composes_with_the_defaults(group, option, compose_config):
     cfg = compose_config(f"{group}={option}")
-    assert group in cfg
+    assert group in cfg or group == "experiment"  # a preset is global: it sets keys of the other groups
 
 
 @pytest.mark.parametrize("dataset, model, optimizer", list(itertools.product(DATASETS, MODELS, OPTIMIZERS)))
@@ -58,27 +58,28 @@ def test_every_option_of_every_group_composes_and_builds(dataset, model, optimiz
     assert type(opt) is OPTIMIZERS[optimizer]
     assert opt.param_groups[0]["lr"] == cfg.optimizer.lr
     x = torch.rand(2, 1, cfg.dataset.image_size, cfg.dataset.image_size)
-    expected = (2, 1, 28, 28) if model == "autoencoder" else (2, cfg.dataset.num_classes)
+    expected = (2, 1, 28, 28) if model.startswith("autoencoder") else (2, cfg.dataset.num_classes)
     assert net(x).shape == expected
 
 
-def test_defaults_are_fashion_mnist_a_cnn_and_sgd(compose_config):
+def test_defaults_are_fashion_mnist_a_cnn_and_adamw(compose_config):
     cfg = compose_config()
     assert (cfg.dataset.name, cfg.model._target_, cfg.optimizer._target_) == (
-        "fashion_mnist", "minitrain.models.CNN", "torch.optim.SGD")
+        "fashion_mnist", "minitrain.models.CNN", "torch.optim.AdamW")
     assert (cfg.trainer.epochs, cfg.loader.batch_size, cfg.loader.valid_batch_size, cfg.loader.num_workers) == (
-        5, 256, None, 0)
+        5, 64, None, 0)
     assert str(cfg.device) == "auto" and cfg.seed == 42
 
 
 @pytest.mark.parametrize("model, task", [("mlp", "classification"), ("cnn", "classification"),
-                                         ("autoencoder", "reconstruction")])
+                                         ("resnet", "classification"), ("autoencoder", "reconstruction"),
+                                         ("autoencoder_lesson", "reconstruction")])
 def test_each_model_says_what_it_learns(model, task, compose_config):
     assert str(compose_config(f"model={model}").model.task) == task
 
 
 def test_classifiers_take_the_number_of_classes_from_the_dataset(compose_config):
-    for model in ("mlp", "cnn"):
+    for model in ("mlp", "cnn", "resnet"):
         cfg = compose_config(f"model={model}", "dataset.num_classes=4")
         assert build_model(cfg.model)(torch.rand(3, 1, 28, 28)).shape == (3, 4)
 
@@ -156,11 +157,19 @@ def test_an_unknown_group_option_fails_and_lists_the_available_ones(compose_conf
     "override, key",
     [("trainer.epochs=0", "trainer.epochs"), ("loader.batch_size=0", "loader.batch_size"),
      ("loader.valid_batch_size=0", "loader.valid_batch_size"), ("optimizer.lr=-1", "optimizer.lr"),
-     ("optimizer.lr=0", "optimizer.lr"), ("loader.num_workers=-1", "loader.num_workers")],
+     ("optimizer.lr=0", "optimizer.lr"), ("loader.num_workers=-1", "loader.num_workers"),
+     ("trainer.label_smoothing=1.0", "trainer.label_smoothing"), ("trainer.grad_clip=0", "trainer.grad_clip"),
+     ("augment.crop_padding=-1", "augment.crop_padding"), ("augment.erase_p=2", "augment.erase_p"),
+     ("lr_find=true resume=outputs/run", "lr_find")],
 )
 def test_values_that_compose_but_cannot_train_are_refused_naming_the_key(override, key, compose_config):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        check_config(compose_config(override))
+        check_config(compose_config(*override.split()))
+
+
+def test_label_smoothing_is_refused_for_a_reconstruction(compose_config):
+    with pytest.raises(ConfigError, match="classification only"):
+        check_config(compose_config("model=autoencoder", "trainer.label_smoothing=0.1"))
 
 
 def test_every_invalid_value_is_reported_at_once(compose_config):

@@ -3,5 +3,6 @@
 from minitrain.models.autoencoder import Autoencoder
 from minitrain.models.cnn import CNN
 from minitrain.models.mlp import MLP
+from minitrain.models.resnet import ResNet
 
-__all__ = ["MLP", "CNN", "Autoencoder"]
+__all__ = ["MLP", "CNN", "ResNet", "Autoencoder"]

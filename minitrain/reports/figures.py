@@ -63,12 +63,14 @@ def reconstruction_grid(path: Path, originals, reconstructions, title: str = "")
 
 
 def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
-           title: str = "", logx: bool = False, logy: bool = False) -> None:
-    """Line plot of one or more named series against `x`."""
+           title: str = "", logx: bool = False, logy: bool = False, marks: dict[str, float] | None = None) -> None:
+    """Line plot of one or more named series against `x`; `marks` are labelled vertical lines at those x."""
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for name, ys in series.items():
         ax.plot(x[: len(ys)], ys, marker="o" if len(x) <= 30 else None, label=name)
+    for name, at in (marks or {}).items():
+        ax.axvline(at, color="red", linestyle="--", alpha=0.7, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:

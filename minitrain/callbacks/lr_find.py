@@ -1,0 +1,99 @@
+"""The learning-rate finder (`minitrain lr_find=true`): train with an exponentially growing learning rate
+until the loss explodes, then plot loss against learning rate and suggest one."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from minitrain.learner import Callback, CancelEpochException, CancelFitException
+from minitrain.reports.figures import curves
+from minitrain.reports.files import write_json
+
+log = logging.getLogger(__name__)
+
+
+def finite_or_none(values: list[float]) -> list[float | None]:
+    """JSON has no NaN or infinity: those become null."""
+    return [v if math.isfinite(v) else None for v in values]
+
+
+def suggest_lr(lrs: list[float], losses: list[float]) -> dict[str, float]:
+    """Two readings of a smoothed loss-vs-lr curve: where it falls fastest before its minimum (the slope per
+    log-lr taken over a tenth of the points, so that noise between neighbours does not count), and a tenth
+    of the lr at the minimum. The suggestion is the smaller of the two: the safer one."""
+    best = min(range(len(losses)), key=lambda i: losses[i])
+    width = max(1, len(losses) // 10)
+    slopes = {i + width // 2: (losses[i + width] - losses[i]) / math.log(lrs[i + width] / lrs[i])
+              for i in range(best - width + 1)}
+    steepest = lrs[min(slopes, key=slopes.__getitem__)] if slopes else lrs[best]
+    min_over_10 = lrs[best] / 10
+    return {"suggested_lr": min(steepest, min_over_10), "steepest_lr": steepest, "min_loss_lr": lrs[best],
+            "min_loss_lr_over_10": min_over_10}
+
+
+class LRFinderCallback(Callback):
+    """Sets the lr of batch i to start_lr * (end_lr / start_lr) ** (i / (num_iter - 1)), records the loss, and
+    stops the fit when the smoothed loss is NaN or above `stop_factor` x its minimum, or after `num_iter` batches.
+
+    Validation passes are skipped, and as many epochs as `num_iter` batches need are run. When the fit ends,
+    lr_find.png (smoothed loss against lr, log x) and lr_find.json (the suggestion and the curve) are written.
+    """
+
+    order = -7  # after the loss is known, before DivergenceCallback (-5) calls a NaN loss an error
+
+    def __init__(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 150, stop_factor: float = 4.0,
+                 beta: float = 0.98) -> None:
+        self.start_lr, self.end_lr, self.num_iter = start_lr, end_lr, num_iter
+        self.stop_factor, self.beta = stop_factor, beta
+        self.result: dict | None = None
+
+    def lr_at(self, i: int) -> float:
+        return self.start_lr * (self.end_lr / self.start_lr) ** (i / max(1, self.num_iter - 1))
+
+    def before_fit(self, learn) -> None:
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.average = 0.0
+        learn.n_epochs = learn.start_epoch + math.ceil(self.num_iter / max(1, len(learn.dls.train)))
+
+    def before_epoch(self, learn) -> None:
+        if not learn.training:
+            raise CancelEpochException()
+
+    def before_batch(self, learn) -> None:
+        for group in learn.opt.param_groups:
+            group["lr"] = self.lr_at(len(self.lrs))
+
+    def after_loss(self, learn) -> None:
+        loss = learn.loss.item()
+        self.average = self.beta * self.average + (1 - self.beta) * loss
+        smoothed = self.average / (1 - self.beta ** (len(self.lrs) + 1))  # bias-corrected, as in Adam
+        self.lrs.append(learn.opt.param_groups[0]["lr"])
+        self.losses.append(loss)
+        self.smoothed.append(smoothed)
+        if not math.isfinite(smoothed) or smoothed > self.stop_factor * min(self.smoothed):
+            raise CancelFitException()
+
+    def after_batch(self, learn) -> None:
+        if len(self.lrs) >= self.num_iter:
+            raise CancelFitException()
+
+    def cleanup_fit(self, learn) -> None:
+        finite = [i for i, s in enumerate(self.smoothed) if math.isfinite(s)]
+        if len(finite) < 2:
+            return
+        lrs, smoothed = [self.lrs[i] for i in finite], [self.smoothed[i] for i in finite]
+        self.result = {**suggest_lr(lrs, smoothed), "batches": len(self.lrs), "lrs": self.lrs,
+                       "losses": finite_or_none(self.losses), "smoothed_losses": finite_or_none(self.smoothed)}
+        log.info("LR finder: suggested optimizer.lr=%.3g (steepest descent at %.3g, minimum loss at %.3g) "
+                 "after %d batches", self.result["suggested_lr"], self.result["steepest_lr"],
+                 self.result["min_loss_lr"], len(self.lrs))
+        if learn.run_dir is None:
+            return
+        curves(learn.run_dir / "lr_find.png", lrs, {"smoothed training loss": smoothed}, "learning rate", "loss",
+               title=f"LR finder: suggested lr {self.result['suggested_lr']:.2g}", logx=True,
+               marks={f"suggested {self.result['suggested_lr']:.2g}": self.result["suggested_lr"]})
+        write_json(learn.run_dir / "lr_find.json", self.result)
+        log.info("Wrote %s and %s", learn.run_dir / "lr_find.png", learn.run_dir / "lr_find.json")

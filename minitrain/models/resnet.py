@@ -1,0 +1,63 @@
+"""A small residual CNN for 28x28 images: a stem conv, stages of residual blocks that halve the image, pool, linear."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv_bn(ni: int, nf: int, kernel_size: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
+    """Convolution (no bias: BatchNorm has one), BatchNorm, then ReLU unless `act` is False."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(nf),
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResBlock(nn.Module):
+    """relu(conv_bn(conv_bn(x)) + shortcut(x)); the shortcut is a strided 1x1 conv when the shape changes.
+
+    The second BatchNorm's scale starts at zero, so a fresh block is the identity (plus its shortcut):
+    a deep network starts as a shallow one and trains from the first step.
+    """
+
+    def __init__(self, ni: int, nf: int, stride: int = 1) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(conv_bn(ni, nf, stride=stride), conv_bn(nf, nf, act=False))
+        same = ni == nf and stride == 1
+        self.shortcut = nn.Identity() if same else conv_bn(ni, nf, kernel_size=1, stride=stride, act=False)
+        self.act = nn.ReLU(inplace=True)
+        nn.init.zeros_(self.convs[-1][1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.convs(x) + self.shortcut(x))
+
+
+class ResNet(nn.Sequential):
+    """Stem conv at full size, then one stage per width in `channels`, each of `depth` residual blocks
+    whose first halves the image (28 -> 14 -> 7 -> 4 with three stages); average pool, linear classifier."""
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 64), depth: int = 1, num_classes: int = 10) -> None:
+        if not channels or depth < 1:
+            raise ValueError(f"the ResNet needs at least one stage width and depth >= 1, got {list(channels)}, {depth}")
+        widths = [channels[0], *channels]
+        stages = [
+            ResBlock(ni if i == 0 else nf, nf, stride=2 if i == 0 else 1)
+            for ni, nf in zip(widths, widths[1:])
+            for i in range(depth)
+        ]
+        super().__init__(
+            conv_bn(1, channels[0]),
+            *stages,
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(channels[-1], num_classes),
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

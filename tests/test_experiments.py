@@ -1,0 +1,94 @@
+"""The experiment presets (`minitrain experiment=NAME`): each says what it reproduces and how, composes,
+builds everything it names, and trains end to end; the command line still overrides a preset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from minitrain.callbacks import AugmentCallback, OneCycleCallback
+from minitrain.cli import config_dir
+from minitrain.models import CNN, Autoencoder, ResNet
+from minitrain.train import build, build_model, check_config, recipe_callbacks
+
+PRESETS = {
+    "fashion_cnn_onecycle": CNN,
+    "fashion_resnet": ResNet,
+    "fashion_resnet_long": ResNet,
+    "autoencoder_sharp": Autoencoder,
+    "autoencoder_wide": Autoencoder,
+}
+MOST_EPOCHS = {"fashion_resnet": 10, "fashion_resnet_long": 25}
+
+
+def test_the_experiment_folder_holds_the_documented_presets():
+    assert {p.stem for p in (Path(config_dir()) / "experiment").glob("*.yaml")} == set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_preset_file_is_global_and_says_how_to_reproduce_it(name):
+    text = (Path(config_dir()) / "experiment" / f"{name}.yaml").read_text()
+    assert text.startswith("# @package _global_\n")
+    assert f"# Reproduce: minitrain experiment={name}\n" in text
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_a_preset_composes_passes_the_checks_and_builds_its_model_optimizer_and_callbacks(name, compose_config):
+    cfg = compose_config(f"experiment={name}")
+    check_config(cfg)
+    model = build_model(cfg.model)
+    assert type(model) is PRESETS[name]
+    opt = build("optimizer", cfg.optimizer)(model.parameters())
+    assert isinstance(opt, torch.optim.AdamW) and isinstance(build("scheduler", cfg.scheduler), OneCycleCallback)
+    assert cfg.trainer.epochs <= MOST_EPOCHS.get(name, 10)
+    callbacks = recipe_callbacks(cfg)
+    assert all(cb.order > -20 for cb in callbacks)  # after the device move
+    if cfg.augment._target_:
+        assert any(isinstance(cb, AugmentCallback) for cb in callbacks)
+    out = model(torch.rand(2, 1, 28, 28))
+    assert out.shape == ((2, 1, 28, 28) if str(cfg.model.task) == "reconstruction" else (2, 10))
+
+
+def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
+    model = build_model(compose_config("experiment=fashion_cnn_onecycle").model)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in CNN([4, 8, 16, 16]).parameters())
+
+
+def test_the_autoencoder_presets_keep_a_4x4_latent_and_sharp_keeps_the_lessons_depth_of_8(compose_config):
+    assert compose_config("experiment=autoencoder_sharp").model.channels[-1] == 8
+    assert compose_config("experiment=autoencoder_wide").model.channels[-1] > 8
+
+
+def test_the_command_line_overrides_a_preset(compose_config):
+    cfg = compose_config("experiment=fashion_resnet", "trainer.epochs=1", "model.depth=3", "augment=none")
+    assert (cfg.trainer.epochs, cfg.model.depth, cfg.augment._target_) == (1, 3, None)
+
+
+def test_without_a_preset_nothing_is_augmented_smoothed_clipped_or_averaged(compose_config):
+    cfg = compose_config()
+    assert recipe_callbacks(cfg) == [] and cfg.trainer.label_smoothing == 0 and not cfg.lr_find
+
+
+@pytest.fixture(scope="module")
+def preset_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
+    """A ResNet preset (with clipping and flipped validation) and an augmented autoencoder preset, one epoch each."""
+    base = tmp_path_factory.mktemp("presets")
+    small = {"resnet": ["experiment=fashion_resnet", "model.channels=[4,8]", "trainer.tta_flip=true",
+                        "trainer.grad_clip=1.0"],
+             "autoencoder": ["experiment=autoencoder_sharp", "model.channels=[4,8,8]", "augment=flip_crop"]}
+    common = [f"dataset.path={dataset_dirs['idx']}", "trainer.epochs=1", "callbacks.images.n_images=12"]
+    done = run_cli_many({name: (base / name, [*args, *common, f"hydra.run.dir={base / name / 'run'}"], {})
+                         for name, args in small.items()})
+    return {name: (base / name / "run", proc) for name, proc in done.items()}
+
+
+@pytest.mark.parametrize("name, metric", [("resnet", "valid_accuracy"), ("autoencoder", "valid_psnr")])
+def test_a_preset_trains_end_to_end_on_tiny_data(name, metric, preset_runs):
+    run_dir, proc = preset_runs[name]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and metric in summary["final"]
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
