@@ -74,7 +74,7 @@ def test_a_submitit_local_sweep_runs_both_jobs_and_reports_them(sweeps, fakes):
 
 def test_the_slurm_preset_asks_for_one_gpu_an_hour_and_leaves_the_partition_to_the_user(compose_config):
     require("submitit_local")
-    cfg = compose_config("hydra/launcher=slurm", return_hydra_config=True)
+    cfg = compose_config("hydra/launcher=submitit_slurm", return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.gpus_per_node == 1
