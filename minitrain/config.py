@@ -66,6 +66,7 @@ class MLPConfig(ModelConfig):
 class CNNConfig(ModelConfig):
     channels: List[int] = field(default_factory=lambda: [4, 8, 16, 16])
     num_classes: int = 10
+    batch_norm: bool = False
 
 
 @dataclass

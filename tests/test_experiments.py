@@ -16,6 +16,7 @@ from minitrain.train import build, build_model, check_config, recipe_callbacks
 
 PRESETS = {
     "fashion_cnn_onecycle": CNN,
+    "fashion_cnn_bn": CNN,
     "fashion_resnet": ResNet,
     "fashion_resnet_long": ResNet,
     "autoencoder_sharp": Autoencoder,

@@ -8,12 +8,15 @@ from minitrain.models.layers import conv
 
 
 class CNN(nn.Sequential):
-    """1 -> channels... -> num_classes, 28 -> 14 -> 7 -> 4 -> 2 -> 1 with the default four widths."""
+    """1 -> channels... -> num_classes, 28 -> 14 -> 7 -> 4 -> 2 -> 1 with the default four widths.
 
-    def __init__(self, channels: Sequence[int] = (4, 8, 16, 16), num_classes: int = 10) -> None:
+    `batch_norm` puts a BatchNorm after each hidden conv (the course's next step after this lesson)."""
+
+    def __init__(self, channels: Sequence[int] = (4, 8, 16, 16), num_classes: int = 10,
+                 batch_norm: bool = False) -> None:
         widths = [1, *channels]
         super().__init__(
-            *(conv(ni, nf) for ni, nf in zip(widths, widths[1:])),
+            *(conv(ni, nf, norm=batch_norm) for ni, nf in zip(widths, widths[1:])),
             conv(widths[-1], num_classes, act=False),
             nn.Flatten(),
         )

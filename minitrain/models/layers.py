@@ -5,9 +5,15 @@ from __future__ import annotations
 from torch import nn
 
 
-def conv(ni: int, nf: int, stride: int = 2, act: bool = True) -> nn.Sequential:
-    """A 3x3 convolution (stride 2 halves the image), followed by ReLU unless `act` is False."""
-    layers: list[nn.Module] = [nn.Conv2d(ni, nf, kernel_size=3, stride=stride, padding=1)]
+def conv(ni: int, nf: int, stride: int = 2, act: bool = True, norm: bool = False,
+         kernel_size: int = 3) -> nn.Sequential:
+    """A convolution (3x3 with stride 2 halves the image), then BatchNorm if `norm` (the conv drops its bias:
+    the norm has one), then ReLU unless `act` is False."""
+    layers: list[nn.Module] = [
+        nn.Conv2d(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=not norm)
+    ]
+    if norm:
+        layers.append(nn.BatchNorm2d(nf))
     if act:
         layers.append(nn.ReLU())
     return nn.Sequential(*layers)

@@ -7,20 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-
-def conv_bn(ni: int, nf: int, kernel_size: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
-    """Convolution (no bias: BatchNorm has one), BatchNorm, then ReLU unless `act` is False."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(nf),
-    ]
-    if act:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+from minitrain.models.layers import conv
 
 
 class ResBlock(nn.Module):
-    """relu(conv_bn(conv_bn(x)) + shortcut(x)); the shortcut is a strided 1x1 conv when the shape changes.
+    """relu(conv-BN(conv-BN-relu(x)) + shortcut(x)); the shortcut is a strided 1x1 conv when the shape changes.
 
     The second BatchNorm's scale starts at zero, so a fresh block is the identity (plus its shortcut):
     a deep network starts as a shallow one and trains from the first step.
@@ -28,9 +19,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, ni: int, nf: int, stride: int = 1) -> None:
         super().__init__()
-        self.convs = nn.Sequential(conv_bn(ni, nf, stride=stride), conv_bn(nf, nf, act=False))
+        self.convs = nn.Sequential(conv(ni, nf, stride=stride, norm=True), conv(nf, nf, stride=1, act=False, norm=True))
         same = ni == nf and stride == 1
-        self.shortcut = nn.Identity() if same else conv_bn(ni, nf, kernel_size=1, stride=stride, act=False)
+        self.shortcut = nn.Identity() if same else conv(ni, nf, kernel_size=1, stride=stride, act=False, norm=True)
         self.act = nn.ReLU(inplace=True)
         nn.init.zeros_(self.convs[-1][1].weight)
 
@@ -52,7 +43,7 @@ class ResNet(nn.Sequential):
             for i in range(depth)
         ]
         super().__init__(
-            conv_bn(1, channels[0]),
+            conv(1, channels[0], stride=1, norm=True),
             *stages,
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),

@@ -43,6 +43,16 @@ def test_cnn_halves_the_image_down_to_one_pixel():
     assert [s[1] for s in shapes] == [4, 8, 16, 16, 10]
 
 
+def test_cnn_with_batch_norm_normalises_each_hidden_conv_and_drops_its_bias():
+    model = CNN(channels=[8, 16, 32, 64], batch_norm=True)
+    norms = [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert norms == [8, 16, 32, 64]  # none after the last conv: it outputs the logits
+    assert [m.bias is None for m in convs] == [True, True, True, True, False]
+    assert model(X).shape == (5, 10)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in CNN().modules())  # the lesson's net has none
+
+
 @pytest.mark.parametrize("channels", [(2, 4, 8), (16, 32, 8)], ids=["default", "wider"])
 def test_autoencoder_returns_images_of_the_input_shape_in_zero_one(channels):
     model = Autoencoder(channels)
