@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 
+import conftest
+
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300  # seconds a CLI run may take on a busy 2-core machine
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -77,19 +79,8 @@ def write_parquet(root: Path, columns_of) -> Path:
 
 
 def cli_env(tmp: Path) -> dict[str, str]:
-    """Caches in `tmp`, the hub off, no colours, lines wide enough not to wrap, one thread per run."""
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env.update(
-        MINITRAIN_CACHE=str(tmp / "minitrain-cache"),
-        HF_HOME=str(tmp / "hf-home"),
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        NO_COLOR="1",
-        COLUMNS="1000",
-        OMP_NUM_THREADS="1",
-    )
-    return env
+    """conftest's CLI environment (caches in `tmp`, the hub off, one thread), with lines that never wrap."""
+    return conftest.cli_env(tmp, COLUMNS="1000")
 
 
 def run_cli(tmp: Path, *args: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+import conftest
 
 from minitrain import distributed
 from minitrain.data.loaders import EpochBatchSampler
@@ -52,18 +53,10 @@ PROBE = textwrap.dedent('''
 
 
 def env_for(tmp: Path, plugins: Path) -> dict[str, str]:
-    """A CLI run's environment: the probe and this checkout importable, caches in `tmp`, the hub off."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(plugins), str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env.update(
-        MINITRAIN_CACHE=str(tmp / "minitrain-cache"),
-        HF_HOME=str(tmp / "hf-home"),
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        NO_COLOR="1",
-        COLUMNS="200",
-        OMP_NUM_THREADS="1",
-    )
+    """conftest's CLI environment with the probe importable, outside any torchrun of the caller's."""
+    env = conftest.cli_env(tmp, PYTHONPATH=str(plugins))
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(name, None)
     return env
 
 

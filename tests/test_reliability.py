@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+import conftest
 import torch.nn.functional as F
 from torch import nn
 
@@ -62,19 +64,8 @@ def write_idx_dataset(root: Path, n_train: int = 400, n_test: int = 100, label_n
 
 
 def cli_env(tmp: Path) -> dict[str, str]:
-    """Caches in `tmp`, the hub off, no colours, lines wide enough not to wrap, one thread per run."""
-    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    env.update(
-        MINITRAIN_CACHE=str(tmp / "minitrain-cache"),
-        HF_HOME=str(tmp / "hf-home"),
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        NO_COLOR="1",
-        COLUMNS="1000",
-        OMP_NUM_THREADS="1",
-    )
-    return env
+    """conftest's CLI environment (caches in `tmp`, the hub off, one thread), with lines that never wrap."""
+    return conftest.cli_env(tmp, COLUMNS="1000")
 
 
 def start_cli(tmp: Path, *args: str) -> subprocess.Popen:
