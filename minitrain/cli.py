@@ -56,7 +56,7 @@ def main() -> None:
         sys.exit(e.exit_code)
     # configs/hydra/launcher/submitit_slurm.yaml replaces the plugin's config of that name on purpose; Hydra
     # still types it with the plugin's schema, and warns that this matching by name is deprecated.
-    warnings.filterwarnings("ignore", message=".*validated against ConfigStore schema with the same name")
+    warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name")
     _train()
 
 

@@ -142,7 +142,7 @@ class TrainerConfig:
 
 @dataclass
 class LoaderConfig:
-    batch_size: int = 256
+    batch_size: int = 64
     valid_batch_size: Optional[int] = None
     num_workers: int = 0
     on_device: str = "auto"  # auto | true | false (a str: Hydra reads `true` as a bool, which an Enum refuses)

@@ -44,12 +44,15 @@ def worker_argv(argv: list[str]) -> list[str]:
             "hydra/hydra_logging=disabled"]
 
 
-def start(device_type: str) -> None:
-    """Join the process group: NCCL between GPUs, gloo between CPU processes."""
+def start(device) -> None:
+    """Join the process group: NCCL between GPUs (each process on its own), gloo between CPU processes."""
+    import torch
     import torch.distributed as dist
 
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL and any bare .cuda() call then use this process's GPU
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
 def stop() -> None:

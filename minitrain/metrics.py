@@ -45,9 +45,11 @@ class _Ratio:
         self.total += total
         self.count += count
 
-    def sync(self) -> None:
-        if self.total is not None:
-            all_reduce_sum(self.total, self.count)
+    def sync(self, device: torch.device | None = None) -> None:
+        """Sum over ranks. Every rank must join, also one that saw no batch (it adds zeros on `device`)."""
+        if self.total is None:
+            self.total, self.count = torch.zeros((), device=device), torch.zeros((), device=device)
+        all_reduce_sum(self.total, self.count)
 
     @property
     def value(self) -> float:

@@ -31,7 +31,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     rank = distributed.current()
     device = resolve_device(str(cfg.device), rank.local_rank)
     if rank.distributed:
-        distributed.start(device.type)
+        distributed.start(device)
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
@@ -40,6 +40,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         model = model.to(memory_format=torch.channels_last)
     if rank.distributed:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        torch.manual_seed(cfg.seed + rank.rank)  # DDP gave every rank rank 0's weights; augmentation differs per rank
     if cfg.trainer.compile:
         model = torch.compile(model)
     core = [DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),

@@ -202,11 +202,24 @@ def epoch_indices(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
 
 
 @pytest.mark.parametrize("n", [300, 301])
-def test_two_ranks_take_disjoint_shards_that_together_cover_every_item(n):
+def test_two_ranks_take_disjoint_equal_shards_of_the_epochs_order(n):
     shards = [epoch_indices(n, 16, seed=3, epoch=1, rank=r, world_size=2) for r in (0, 1)]
     assert not set(shards[0]) & set(shards[1])
-    assert sorted(shards[0] + shards[1]) == list(range(n))
+    assert len(shards[0]) == len(shards[1]) == n // 2  # an odd item out is left for this epoch
+    assert len(set(range(n)) - set(shards[0] + shards[1])) == n % 2
     assert all(len(set(s)) == len(s) for s in shards)
+
+
+@pytest.mark.parametrize("n, batch_size", [(301, 150), (11, 5), (1000, 7)])
+def test_every_rank_trains_on_as_many_batches_as_the_others(n, batch_size):
+    """One training batch more on one rank would leave DDP waiting for the others' gradients forever."""
+    lengths = {len(EpochBatchSampler(n, batch_size, shuffle=True, rank=r, world_size=3)) for r in range(3)}
+    assert len(lengths) == 1
+
+
+def test_validation_shards_together_cover_every_item():
+    shards = [EpochBatchSampler(301, 16, shuffle=False, rank=r, world_size=2) for r in (0, 1)]
+    assert sorted(i for sampler in shards for batch in sampler for i in batch) == list(range(301))
 
 
 def test_the_shards_of_a_global_batch_are_the_items_one_process_would_take():

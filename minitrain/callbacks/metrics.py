@@ -37,8 +37,9 @@ class MetricsCallback(Callback):
                 m.add(learn.preds, learn.batch[1])
 
     def after_epoch(self, learn) -> None:
+        device = next(learn.model.parameters()).device
         for m in (self.loss, *self.metrics.values()):
-            m.sync()  # sum over ranks in distributed training; nothing otherwise
+            m.sync(device)  # sum over ranks in distributed training; nothing otherwise
         if learn.training:
             self.row["train_loss"] = self.loss.value
             return

@@ -37,6 +37,8 @@ class EpochBatchSampler(Sampler[list[int]]):
 
     So a resumed run sees the same batches as an uninterrupted one, and every rank of a
     distributed run agrees on the permutation before taking its shard (`rank::world_size`).
+    Shuffled (training) shards are cut to the same length on every rank, dropping the last
+    n % world_size items of the epoch's order: DDP hangs when one rank has a batch more.
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
@@ -53,13 +55,17 @@ class EpochBatchSampler(Sampler[list[int]]):
             order = torch.randperm(self.n, generator=generator)
         else:
             order = torch.arange(self.n)
-        return order[self.rank :: self.world_size]
+        return order[self.rank : self.used() : self.world_size]
+
+    def used(self) -> int:
+        """How many of the n items the ranks take between them each epoch."""
+        return self.n - self.n % self.world_size if self.shuffle else self.n
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from (batch.tolist() for batch in self.indices().split(self.batch_size))
 
     def __len__(self) -> int:
-        return math.ceil(len(range(self.rank, self.n, self.world_size)) / self.batch_size)
+        return math.ceil(len(range(self.rank, self.used(), self.world_size)) / self.batch_size)
 
 
 class DeviceBatches:
