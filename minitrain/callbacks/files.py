@@ -42,7 +42,8 @@ class LossPlotCallback(Callback):
             return
         epochs = [row["epoch"] for row in learn.history]
         series = {k: [row[k] for row in learn.history] for k in ("train_loss", "valid_loss") if k in learn.history[0]}
-        curves(learn.run_dir / "losses.png", epochs, series, "epoch", "loss", title="Loss per epoch", logy=True)
+        curves(learn.run_dir / "losses.png", epochs, series, "epoch", "loss", title="Loss per epoch", logy=True,
+               integer_x=True)
 
 
 def status_of(exception: BaseException | None) -> str:

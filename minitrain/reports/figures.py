@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never try to open a window
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -63,8 +64,12 @@ def reconstruction_grid(path: Path, originals, reconstructions, title: str = "")
 
 
 def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
-           title: str = "", logx: bool = False, logy: bool = False, marks: dict[str, float] | None = None) -> None:
-    """Line plot of one or more named series against `x`; `marks` are labelled vertical lines at those x."""
+           title: str = "", logx: bool = False, logy: bool = False, marks: dict[str, float] | None = None,
+           integer_x: bool = False) -> None:
+    """Line plot of one or more named series against `x`; `marks` are labelled vertical lines at those x.
+
+    `integer_x` keeps x ticks on whole numbers (epochs), never 1.5.
+    """
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for name, ys in series.items():
@@ -77,6 +82,8 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
