@@ -16,6 +16,11 @@ FAILING_CALLBACK = textwrap.dedent('''
         def before_epoch(self, learn):
             if learn.epoch == 1:
                 raise MinitrainError("RefuseSecondEpoch will not train a second epoch")
+
+    class RefuseToStart(Callback):
+        order = -100  # before every callback minitrain ships: their before_fit never runs
+        def before_fit(self, learn):
+            raise MinitrainError("RefuseToStart will not train at all")
 ''')
 
 
@@ -90,8 +95,9 @@ def failures(tmp_path_factory, dataset_dirs, fake_data, fakes, run_cli_many):
         unwritable_run_dir=[good, f"hydra.run.dir={base / 'afile' / 'run'}"],
         unwritable_sweep_dir=["-m", good, f"hydra.sweep.dir={base / 'afile' / 'sweep'}"],
         callback_error=[good, "trainer.epochs=2", "+callbacks.refuse._target_=failing_callbacks.RefuseSecondEpoch"],
+        early_callback_error=[good, "+callbacks.refuse._target_=failing_callbacks.RefuseToStart"],
     )
-    env = {"callback_error": {"PYTHONPATH": str(base / "plugins")}}
+    env = {name: {"PYTHONPATH": str(base / "plugins")} for name in ("callback_error", "early_callback_error")}
     jobs = {}
     for name, extra in args.items():
         tmp = base / name
@@ -184,6 +190,15 @@ def test_an_unwritable_run_directory_is_named_before_any_work(failures):
 
 def test_an_unwritable_sweep_directory_is_named_before_any_job(failures):
     failed_cleanly(failures, "unwritable_sweep_dir", "Cannot write the output directory", "hydra.sweep.dir")
+
+
+def test_an_error_before_training_starts_is_reported_as_itself_and_still_leaves_a_summary(failures):
+    """The cleanup of callbacks whose before_fit never ran must not replace the error with one of its own."""
+    tmp, proc = failed_cleanly(failures, "early_callback_error", "RefuseToStart will not train at all")
+    assert "has no attribute" not in proc.stderr + proc.stdout
+    summary = json.loads((tmp / "run" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "RefuseToStart" in summary["error"]
+    assert summary["epochs_completed"] == 0
 
 
 def test_a_user_error_raised_mid_run_exits_with_its_message_and_keeps_what_was_written(failures, fakes):

@@ -65,6 +65,7 @@ class SummaryCallback(Callback):
 
     def __init__(self, dataset: str = "", model: str = "", task: str = "classification") -> None:
         self.dataset, self.model, self.task = dataset, model, str(task)
+        self.started = time.perf_counter()  # reset in before_fit; set here for a fit that fails before it
 
     def before_fit(self, learn) -> None:
         self.started = time.perf_counter()

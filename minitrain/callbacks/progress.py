@@ -25,6 +25,7 @@ class ProgressCallback(Callback):
 
     def __init__(self, refresh_seconds: float = 0.2) -> None:
         self.refresh_seconds = refresh_seconds  # how often the running loss is read (each read waits for the device)
+        self.live = None  # set here too: cleanup_fit runs even when an earlier callback's before_fit failed
 
     def before_fit(self, learn) -> None:
         from rich.console import Console

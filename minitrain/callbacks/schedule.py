@@ -22,8 +22,11 @@ class OneCycleCallback(Callback):
         self.scheduler = None
 
     def make(self, opt: torch.optim.Optimizer, total_steps: int):
+        pct_start = self.pct_start
+        if abs(pct_start * total_steps - 1) < 1e-9:  # torch divides by pct_start * total_steps - 1 (4 steps at 0.25)
+            pct_start = 1.5 / total_steps if total_steps > 1 else 0.5
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.peaks, total_steps=total_steps, pct_start=self.pct_start,
+            opt, max_lr=self.peaks, total_steps=total_steps, pct_start=pct_start,
             div_factor=self.div_factor, final_div_factor=self.final_div_factor,
         )
 

@@ -83,3 +83,17 @@ def test_resuming_with_more_epochs_stretches_the_one_cycle_over_the_new_length()
     lrs = lrs_over(restored, longer, 2 * BATCHES)
     assert lrs[0] > PEAK / 2  # the middle of the 4-epoch cycle, not its end
     assert all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < PEAK / 100
+
+
+@pytest.mark.parametrize("make", [OneCycleCallback, CosineCallback])
+@pytest.mark.parametrize("total_steps", range(1, 13))
+def test_a_very_short_fit_still_gets_a_schedule_that_peaks_at_the_configured_lr(make, total_steps):
+    """Any number of steps works (torch's OneCycleLR divides by zero at 4 steps with pct_start=0.25)."""
+    opt = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=PEAK, momentum=0.9)
+    learn = SimpleNamespace(opt=opt, n_epochs=1, dls=SimpleNamespace(train=range(total_steps)))
+    schedule = make()
+    schedule.before_fit(learn)
+    lrs = lrs_over(schedule, learn, total_steps)
+    assert all(0 <= lr <= PEAK * 1.0001 for lr in lrs)  # both anneal to (almost) zero by design
+    if total_steps >= 3:
+        assert max(lrs) > PEAK / 3  # it warms up towards the peak, not stuck at the start
