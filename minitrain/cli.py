@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from minitrain.config import register_configs
 from minitrain.distributed import worker_argv
-from minitrain.errors import MinitrainError
+from minitrain.errors import MinitrainError, fail
 from minitrain.resume import resume_argv
 
 
@@ -50,10 +50,7 @@ def main() -> None:
     try:
         sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
     except MinitrainError as e:
-        from rich.console import Console
-
-        Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {e}")
-        sys.exit(e.exit_code)
+        fail(str(e), e.exit_code)
     # configs/hydra/launcher/submitit_slurm.yaml replaces the plugin's config of that name on purpose; Hydra
     # still types it with the plugin's schema, and warns that this matching by name is deprecated.
     warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name")

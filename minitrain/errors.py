@@ -1,5 +1,7 @@
 """Errors a user can fix: each message names the problem and the fix, and is shown without a traceback."""
 
+import sys
+
 
 class MinitrainError(Exception):
     """A problem with the user's input or environment, explained in the message."""
@@ -33,3 +35,18 @@ class CheckpointWriteError(MinitrainError):
     """A checkpoint could not be written (disk full, permissions); the previous one is intact."""
 
     exit_code = 1
+
+
+def print_error(message: str) -> None:
+    """'Error: message' on stderr, red in a terminal. Never hard-wrapped, so a log or CI output keeps each
+    message on one line; the message is plain text (brackets in it are not rich markup)."""
+    from rich.console import Console
+    from rich.text import Text
+
+    Console(stderr=True, highlight=False).print(Text.assemble(("Error:", "bold red"), " ", message), soft_wrap=True)
+
+
+def fail(message: str, exit_code: int = 2) -> None:
+    """Print `message` as an error and exit with `exit_code` (2: bad input)."""
+    print_error(message)
+    sys.exit(exit_code)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,12 +9,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-
-def _fail(message: str, code: int = 2) -> None:
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False).print(f"[bold red]Error:[/] {message}")
-    sys.exit(code)
+from minitrain.errors import fail
 
 
 def check_writable(path: Path, key: str) -> None:
@@ -25,7 +19,7 @@ def check_writable(path: Path, key: str) -> None:
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as e:
-        _fail(
+        fail(
             f"Cannot write the output directory {path} ({e.strerror or e}). "
             f"Choose a writable place with {key}=DIR, or fix the permissions of {path}."
         )
@@ -50,14 +44,16 @@ class SweepReport(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        rows = write_sweep_report(sweep_dir)
-        _print_table(rows, sweep_dir)
+        rows, written = write_sweep_report(sweep_dir)
+        if not rows:  # no job got as far as its run directory; Hydra has already reported why
+            return
+        _print_table(rows, sweep_dir, written)
         bad = [r for r in rows if r["status"] != "completed"]
         if bad:
-            _fail(f"{len(bad)} of {len(rows)} jobs did not complete; see {sweep_dir / 'sweep.csv'}.", code=1)
+            fail(f"{len(bad)} of {len(rows)} jobs did not complete; see {sweep_dir / 'sweep.csv'}.", exit_code=1)
 
 
-def _print_table(rows: list[dict], sweep_dir: Path) -> None:
+def _print_table(rows: list[dict], sweep_dir: Path, written: list[Path]) -> None:
     """The jobs side by side: what was swept, how each ended, and its final metrics."""
     from rich.console import Console
     from rich.table import Table
@@ -73,4 +69,4 @@ def _print_table(rows: list[dict], sweep_dir: Path) -> None:
         table.add_row(*(f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns))
     console = Console()
     console.print(table)
-    console.print(f"Wrote {sweep_dir / 'sweep.csv'} and {sweep_dir / 'sweep.png'}", soft_wrap=True)
+    console.print(f"Wrote {' and '.join(map(str, written))}", soft_wrap=True)

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from minitrain.errors import MinitrainError
+from minitrain.errors import MinitrainError, print_error
 from minitrain.reports.files import write_json
 
 log = logging.getLogger("minitrain")
@@ -101,7 +101,7 @@ def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int)
         summary = {**summary, "status": "failed", "error": message}
         write_json(run_dir / "summary.json", summary)
     file_log.error(message)
-    _console().print(f"[bold red]Error:[/] {message}", soft_wrap=False)
+    print_error(message)
     if not in_sweep:
         sys.exit(exit_code)
     return summary

@@ -9,11 +9,12 @@ import pytest
 
 @pytest.fixture(scope="module")
 def sweeps(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
-    """Two sweeps over the learning rate, side by side: one that succeeds, one whose first job is invalid."""
+    """Three sweeps over the learning rate, side by side: one that succeeds, one whose first job is invalid,
+    one whose every job is."""
     base = tmp_path_factory.mktemp("sweeps")
     data = f"dataset.path={dataset_dirs['idx']}"
     jobs = {}
-    for name, lrs in (("good", "0.05,0.1"), ("one_bad", "-1,0.1")):
+    for name, lrs in (("good", "0.05,0.1"), ("one_bad", "-1,0.1"), ("all_bad", "-1,-2")):
         sweep_dir = base / name / "sweep"
         jobs[name] = (base / name, ["-m", f"optimizer.lr={lrs}", *fakes.tiny, data, f"hydra.sweep.dir={sweep_dir}"], {})
     done = run_cli_many(jobs)
@@ -58,3 +59,13 @@ def test_a_failed_job_does_not_stop_the_sweep_and_the_report_says_which_failed(s
     assert json.loads((sweep_dir / "1" / "summary.json").read_text())["status"] == "completed"
     failed = json.loads((sweep_dir / "0" / "summary.json").read_text())
     assert failed["status"] == "failed" and "optimizer.lr" in failed["error"]
+
+
+def test_a_sweep_where_no_job_finished_writes_its_report_but_no_plot_and_does_not_claim_one(sweeps, fakes):
+    sweep_dir, proc = sweeps["all_bad"]
+    assert proc.returncode == 1
+    _, rows = fakes.read_csv(sweep_dir / "sweep.csv")
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert not (sweep_dir / "sweep.png").exists()
+    said = " ".join(proc.stdout.split())
+    assert f"Wrote {sweep_dir / 'sweep.csv'}" in said and "sweep.png" not in said

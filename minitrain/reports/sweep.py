@@ -56,26 +56,30 @@ def swept_columns(rows: list[dict]) -> list[str]:
     return [k for k in override_columns(rows) if len({str(row.get(k)) for row in rows}) > 1]
 
 
-def write_sweep_report(sweep_dir: Path) -> list[dict]:
-    """Write sweep.csv and sweep.png into `sweep_dir`; return the rows."""
+def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
+    """Write sweep.csv and sweep.png into `sweep_dir`; return the rows and the files written (no sweep.png
+    when no job has a final metric to plot)."""
     rows = collect_jobs(sweep_dir)
     if not rows:
-        return rows
+        return rows, []
     override_keys = override_columns(rows)
     columns = ["job", *override_keys, "status", *[c for c in METRIC_COLUMNS if any(c in r for r in rows)],
                "best_epoch", *sorted({k for r in rows for k in r if k.startswith("best_") and k != "best_epoch"}),
                "wall_seconds", "error", "run_dir"]
-    write_csv(sweep_dir / "sweep.csv", rows, columns)
-    _plot(sweep_dir / "sweep.png", rows)
-    return rows
+    written = [sweep_dir / "sweep.csv"]
+    write_csv(written[0], rows, columns)
+    if _plot(sweep_dir / "sweep.png", rows):
+        written.append(sweep_dir / "sweep.png")
+    return rows, written
 
 
-def _plot(path: Path, rows: list[dict]) -> None:
+def _plot(path: Path, rows: list[dict]) -> bool:
+    """Plot the final metric of every job that has one; False if none has."""
     varying = swept_columns(rows)
     metric = "valid_accuracy" if any("valid_accuracy" in r for r in rows) else "valid_loss"
     done = [r for r in rows if metric in r]
     if not done:
-        return
+        return False
     key = varying[0] if len(varying) == 1 else None
     xs = [_number(str(r.get(key))) for r in done] if key else []
     if key and all(x is not None for x in xs):
@@ -87,6 +91,7 @@ def _plot(path: Path, rows: list[dict]) -> None:
     else:
         labels = [" ".join(f"{k}={r.get(k)}" for k in varying) or f"job {r['job']}" for r in done]
         _bars(path, labels, [r[metric] for r in done], metric)
+    return True
 
 
 def _bars(path: Path, labels: list[str], values: list[float], metric: str) -> None:
