@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from minitrain.config import register_configs
 from minitrain.distributed import worker_argv
 from minitrain.errors import MinitrainError, fail
+from minitrain.hydra_callbacks import CheckOutputDir
 from minitrain.resume import resume_argv
 
 
@@ -54,7 +55,14 @@ def main() -> None:
     # configs/hydra/launcher/submitit_slurm.yaml replaces the plugin's config of that name on purpose; Hydra
     # still types it with the plugin's schema, and warns that this matching by name is deprecated.
     warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name")
-    _train()
+    try:
+        _train()
+    except SystemExit as e:
+        # Hydra prints its own message and exits 1 when an override does not compose (unknown option or key,
+        # wrong type): that is bad input, which minitrain exits 2 for, as for every other bad input.
+        if e.code == 1 and not CheckOutputDir.composed:
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

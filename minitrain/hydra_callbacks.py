@@ -26,12 +26,19 @@ def check_writable(path: Path, key: str) -> None:
 
 
 class CheckOutputDir(Callback):
-    """Fail before any work if the run (or sweep) directory cannot be written."""
+    """Fail before any work if the run (or sweep) directory cannot be written.
+
+    Hydra calls it as soon as the config has composed, so `composed` tells the CLI whether an error came
+    from composing the config (bad input) or from the run."""
+
+    composed = False
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        CheckOutputDir.composed = True
         check_writable(Path(config.hydra.run.dir), "hydra.run.dir")
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        CheckOutputDir.composed = True
         check_writable(Path(config.hydra.sweep.dir), "hydra.sweep.dir")
 
 

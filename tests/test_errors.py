@@ -120,15 +120,18 @@ def failed_cleanly(failures, name, *fragments: str):
 
 
 def test_an_unknown_group_option_lists_the_available_options(failures):
-    failed_cleanly(failures, "unknown_option", "model/nope", "autoencoder", "cnn", "mlp")
+    _, proc = failed_cleanly(failures, "unknown_option", "model/nope", "autoencoder", "cnn", "mlp")
+    assert proc.returncode == 2  # bad input, as for minitrain's own checks (Hydra alone would exit 1)
 
 
 def test_an_unknown_key_is_named(failures):
-    failed_cleanly(failures, "unknown_key", "Could not override 'model.foo'")
+    _, proc = failed_cleanly(failures, "unknown_key", "Could not override 'model.foo'")
+    assert proc.returncode == 2
 
 
 def test_a_value_of_the_wrong_type_is_named(failures):
-    failed_cleanly(failures, "wrong_type", "trainer.epochs=abc", "could not be converted to Integer")
+    _, proc = failed_cleanly(failures, "wrong_type", "trainer.epochs=abc", "could not be converted to Integer")
+    assert proc.returncode == 2
 
 
 def test_a_dataset_path_that_does_not_exist_is_named(failures):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +39,17 @@ def find_source(cfg) -> Source:
 
 
 def _not_found(cfg, error: Exception) -> DataError:
+    package = "dataset-fashion-mnist" if cfg.name == "fashion_mnist" else None  # Debian ships no MNIST
+    system_fix = f"apt-get install {package} (Debian, Ubuntu)" if package else f"put its IDX files in {cfg.system_path}"
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    hub_fix = ("unset HF_HUB_OFFLINE to let minitrain download it" if offline else
+               "connect to the hub (or set HF_HUB_OFFLINE=1 to skip it without waiting for its time-out)")
     return DataError(
         f"No copy of {cfg.name} could be found. minitrain looks, in order, at (1) dataset.path=DIR, a folder "
         "of IDX files, hub-layout parquet files or a save_to_disk folder (not given); "
-        f"(2) a system copy at {cfg.system_path} (not there"
-        + ("; on Debian or Ubuntu: apt-get install dataset-fashion-mnist" if cfg.name == "fashion_mnist" else "")
-        + f"); (3) the Hugging Face hub, {cfg.hub_id}, which failed: {str(error).strip()}. "
-        "Give a local copy with dataset.path=DIR, install the system copy, or connect to the hub "
-        "(set HF_HUB_OFFLINE=1 to skip the hub without waiting for its time-out)."
+        f"(2) a system copy at {cfg.system_path} (not there); "
+        f"(3) the Hugging Face hub, {cfg.hub_id}, which failed: {str(error).strip()}. "
+        f"Give a local copy with dataset.path=DIR, {system_fix}, or {hub_fix}."
     )
 
 

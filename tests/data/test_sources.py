@@ -153,3 +153,19 @@ def test_when_no_copy_is_reachable_the_error_lists_the_three_places_looked(cache
     assert "/nonexistent/fashion-mnist" in message  # (2) the system copy
     assert "zalando-datasets/fashion_mnist" in message and "hub" in message  # (3) the hub
     assert not list(cache_dir.glob("*.pt"))
+
+
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "mnist"])
+@pytest.mark.parametrize("offline", ["1", ""])
+def test_with_no_copy_reachable_the_fixes_offered_fit_the_dataset_and_the_hub_setting(
+        dataset, offline, tmp_path, compose_config, monkeypatch):
+    """Debian packages Fashion-MNIST only; HF_HUB_OFFLINE=1 is suggested only when it is not already set."""
+    from minitrain.data import _not_found
+
+    cfg = compose_config(f"dataset={dataset}", f"dataset.system_path={tmp_path / 'none'}").dataset
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    message = str(_not_found(cfg, OSError("offline")))
+    assert cfg.hub_id in message and str(tmp_path / "none") in message
+    assert ("apt-get install dataset-fashion-mnist" in message) == (dataset == "fashion_mnist")
+    assert ("unset HF_HUB_OFFLINE" in message) == (offline == "1")
+    assert ("set HF_HUB_OFFLINE=1" in message) == (offline != "1")
