@@ -65,9 +65,11 @@ def run_job(cfg: DictConfig) -> dict:
         with graceful_interrupts():
             train(cfg, run_dir)
     except KeyboardInterrupt as e:
+        from rich.console import Console
+
         code = 143 if isinstance(e, Terminated) else 130
         done = (_read_summary(run_dir) or {}).get("epochs_completed", 0)
-        _console().print(
+        Console(stderr=True, highlight=False).print(
             f"[bold yellow]Interrupted[/] after {done} complete epoch(s); metrics and the last checkpoint are saved.\n"
             f"Resume with: minitrain resume={run_dir}",
             soft_wrap=True,
@@ -83,12 +85,6 @@ def run_job(cfg: DictConfig) -> dict:
         return _failed(run_dir, e, in_sweep, exit_code=1)
     log.info("Run directory: %s", run_dir)
     return _read_summary(run_dir) or {}
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
 
 
 def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int) -> dict:

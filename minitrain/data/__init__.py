@@ -39,8 +39,8 @@ def find_source(cfg) -> Source:
 
 
 def _not_found(cfg, error: Exception) -> DataError:
-    package = "dataset-fashion-mnist" if cfg.name == "fashion_mnist" else None  # Debian ships no MNIST
-    system_fix = f"apt-get install {package} (Debian, Ubuntu)" if package else f"put its IDX files in {cfg.system_path}"
+    system_fix = ("apt-get install dataset-fashion-mnist (Debian, Ubuntu)" if cfg.name == "fashion_mnist"
+                  else f"put its IDX files in {cfg.system_path}")  # Debian packages Fashion-MNIST, not MNIST
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     hub_fix = ("unset HF_HUB_OFFLINE to let minitrain download it" if offline else
                "connect to the hub (or set HF_HUB_OFFLINE=1 to skip it without waiting for its time-out)")
