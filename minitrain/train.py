@@ -72,8 +72,10 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"loader.batch_size={cfg.loader.batch_size} must be at least 1")
     if cfg.loader.valid_batch_size is not None and cfg.loader.valid_batch_size < 1:
         problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
-    if not cfg.optimizer.lr > 0:
-        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
+    if str(cfg.model.task) not in TASKS:
+        problems.append(f"model.task={cfg.model.task} must be one of {', '.join(TASKS)}")
+    if not (cfg.optimizer.get("lr") or 0) > 0:  # a user's own optimizer config may leave it out
+        problems.append(f"optimizer.lr={cfg.optimizer.get('lr')} must be a positive number, e.g. optimizer.lr=0.1")
     if cfg.trainer.precision not in ("fp32", "bf16"):
         hint = " (fp16 needs loss scaling, which minitrain does not do; bf16 needs none)" if cfg.trainer.precision == "fp16" else ""
         problems.append(f"trainer.precision={cfg.trainer.precision} must be fp32 or bf16{hint}")

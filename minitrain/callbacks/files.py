@@ -63,8 +63,8 @@ class SummaryCallback(Callback):
 
     order = 50
 
-    def __init__(self, dataset: str = "", model: str = "", task: str = "classification") -> None:
-        self.dataset, self.model, self.task = dataset, model, str(task)
+    def __init__(self, dataset: str = "", model: str = "", task: str = "classification", model_class: str = "") -> None:
+        self.dataset, self.model, self.task, self.model_class = dataset, model, str(task), model_class
         self.started = time.perf_counter()  # reset in before_fit; set here for a fit that fails before it
 
     def before_fit(self, learn) -> None:
@@ -88,6 +88,7 @@ class SummaryCallback(Callback):
             **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
             "dataset": self.dataset,
             "model": self.model,
+            "model_class": self.model_class,
             "task": self.task,
             "device": str(next(learn.model.parameters()).device),
             "parameters": sum(p.numel() for p in learn.model.parameters()),
