@@ -212,11 +212,12 @@ def compose_config():
 # The CLI, in a subprocess ----------------------------------------------------------------------
 
 
-def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+def cli_env(tmp: Path, checkout: bool = True, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: caches in `tmp`, the hub off, no colour codes, no full tracebacks."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    # This checkout's code, whether or not it is installed; a test's own modules (extra PYTHONPATH) first.
-    paths = [extra.pop("PYTHONPATH", None), str(REPO), os.environ.get("PYTHONPATH")]
+    # This checkout's code (unless `checkout` is false), whether or not it is installed; a test's own modules
+    # (extra PYTHONPATH) first.
+    paths = [extra.pop("PYTHONPATH", None), str(REPO) if checkout else None, os.environ.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.update(
         MINITRAIN_CACHE=str(tmp / "minitrain-cache"),
@@ -234,13 +235,16 @@ def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def run_cli():
-    """run_cli(tmp, *args, script=False, **env) -> CompletedProcess of `python -m minitrain args` (or `minitrain`)."""
+    """run_cli(tmp, *args, script=False, program=None, **env) -> CompletedProcess of `python -m minitrain args`
+    (or `minitrain`; or `program`, another installation's script, run without this checkout on PYTHONPATH)."""
 
-    def run_cli(tmp: Path, *args: str, script: bool = False, timeout: float = 120, **env: str):
+    def run_cli(tmp: Path, *args: str, script: bool = False, program: str | None = None, timeout: float = 120,
+                **env: str):
         tmp.mkdir(parents=True, exist_ok=True)
         command = [shutil.which("minitrain") or "minitrain"] if script else [sys.executable, "-m", "minitrain"]
         return subprocess.run(
-            [*command, *args], cwd=tmp, env=cli_env(tmp, **env), capture_output=True, text=True, timeout=timeout,
+            [*([program] if program else command), *args], cwd=tmp, env=cli_env(tmp, checkout=program is None, **env),
+            capture_output=True, text=True, timeout=timeout,
         )
 
     return run_cli
