@@ -33,6 +33,14 @@ def direction(task: str, metric: Optional[str] = None) -> str:
     return "minimize" if metric.endswith("loss") else "maximize"
 
 
+def metric_names(task: str) -> list[str]:
+    """What `optimized_metric` may name for a task: the final epoch's losses and metrics, and best_<monitor>."""
+    from minitrain.tasks import TASKS
+
+    spec = TASKS[str(task)]
+    return ["train_loss", "valid_loss", *(f"valid_{name}" for name in spec.metrics), f"best_{spec.monitor}"]
+
+
 def metric_values(summary: dict) -> dict[str, float]:
     """The numbers a summary offers, named as sweep.csv names them: the final epoch's, and best_<metric>."""
     values = {k: v for k, v in (summary.get("final") or {}).items() if k != "epoch" and isinstance(v, (int, float))}

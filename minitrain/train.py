@@ -21,6 +21,7 @@ from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
 from minitrain.errors import ConfigError
 from minitrain.learner import Callback, Learner
+from minitrain.search import metric_names
 from minitrain.tasks import TASKS, build_loss
 
 
@@ -74,6 +75,9 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
     if str(cfg.model.task) not in TASKS:
         problems.append(f"model.task={cfg.model.task} must be one of {', '.join(TASKS)}")
+    elif cfg.optimized_metric is not None and cfg.optimized_metric not in metric_names(cfg.model.task):
+        problems.append(f"optimized_metric={cfg.optimized_metric} must be one of "
+                        f"{', '.join(metric_names(cfg.model.task))} (or null: the task's best-epoch metric)")
     if not (cfg.optimizer.get("lr") or 0) > 0:  # a user's own optimizer config may leave it out
         problems.append(f"optimizer.lr={cfg.optimizer.get('lr')} must be a positive number, e.g. optimizer.lr=0.1")
     if cfg.trainer.precision not in ("fp32", "bf16"):

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from minitrain.errors import ConfigError
-from minitrain.search import DIRECTION, direction, objective, optuna_argv
+from minitrain.cli import check_plugins
+from minitrain.search import DIRECTION, direction, metric_names, objective, optuna_argv
+from minitrain.train import check_config
 
 SUMMARY = {
     "status": "completed",
@@ -42,6 +44,31 @@ def test_a_job_that_did_not_complete_returns_the_worst_value_for_the_direction(s
 def test_an_optimized_metric_the_run_does_not_have_is_refused_listing_those_it_has():
     with pytest.raises(ConfigError, match="optimized_metric=valid_acc .* best_valid_accuracy, train_loss"):
         objective(SUMMARY, "classification", "valid_acc")
+
+
+@pytest.mark.parametrize("task, names", [
+    ("classification", ["train_loss", "valid_loss", "valid_accuracy", "best_valid_accuracy"]),
+    ("reconstruction", ["train_loss", "valid_loss", "valid_psnr", "best_valid_loss"]),
+])
+def test_the_metrics_a_search_can_optimise_are_the_sweep_report_columns_of_the_task(task, names):
+    assert metric_names(task) == names
+
+
+def test_an_unknown_optimized_metric_is_refused_before_training_naming_the_choices(compose_config):
+    with pytest.raises(ConfigError, match="optimized_metric=valid_psnr must be one of train_loss, valid_loss, "
+                                          "valid_accuracy, best_valid_accuracy"):
+        check_config(compose_config("optimized_metric=valid_psnr"))
+    check_config(compose_config("model=autoencoder", "optimized_metric=valid_psnr"))
+
+
+def test_the_optuna_sweeper_without_its_plugin_says_which_extra_brings_it(monkeypatch, capsys):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit) as exit_info:
+        check_plugins(["-m", "hydra/sweeper=optuna"])
+    assert exit_info.value.code == 2
+    assert 'pip install "minitrain[scale]"' in capsys.readouterr().err
 
 
 def test_choosing_the_optuna_sweeper_adds_the_matching_direction_unless_one_is_given():
