@@ -94,15 +94,6 @@ def check_resume(cfg) -> None:
         raise ResumeError(f"resume={run_dir} restores the run through its checkpoint callback: "
                           "drop ~callbacks.checkpoint (or start a new run instead of resuming).")
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    done, planned = state["epoch"], cfg.trainer.epochs
-    if done == planned:
-        raise AlreadyComplete(
-            f"{run_dir} already completed its {done} epoch(s); nothing was changed. To train longer, give more "
-            f"epochs: {resume_command(run_dir)} trainer.epochs={done + 5}"
-        )
-    if done > planned:
-        raise ResumeError(f"resume={run_dir}: the run has already trained {done} epochs, more than "
-                          f"trainer.epochs={planned}. Give trainer.epochs above {done} to train longer.")
     mismatch = state_dict_mismatch(build_model(cfg.model).state_dict(), state["model"])
     if mismatch:
         raise ResumeError(f"resume={run_dir}: the checkpoint's model does not fit the configured model ({mismatch}). "
@@ -112,6 +103,15 @@ def check_resume(cfg) -> None:
     if saved is not None and saved != wanted:
         raise ResumeError(f"resume={run_dir}: the run was trained with {saved}, not {wanted}; its optimizer state "
                           "cannot be carried over. Resume with the optimizer the run was started with.")
+    done, planned = state["epoch"], cfg.trainer.epochs
+    if done == planned:
+        raise AlreadyComplete(
+            f"{run_dir} already completed its {done} epoch(s); nothing was changed. To train longer, give more "
+            f"epochs: {resume_command(run_dir)} trainer.epochs={done + 5}"
+        )
+    if done > planned:
+        raise ResumeError(f"resume={run_dir}: the run has already trained {done} epochs, more than "
+                          f"trainer.epochs={planned}. Give trainer.epochs above {done} to train longer.")
     find_source(cfg.dataset)  # a local dataset.path that is missing or not a dataset is named here, not mid-run
 
 
