@@ -83,6 +83,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name")
     try:
         _train()
+    except KeyboardInterrupt:  # Ctrl-C while starting up, before the run's own handler is in place
+        fail("Interrupted while starting up; nothing was trained.", exit_code=130)
     except SystemExit as e:
         # Hydra prints its own message and exits 1 when an override does not compose (unknown option or key,
         # wrong type): that is bad input, which minitrain exits 2 for, as for every other bad input.

@@ -16,7 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from minitrain import distributed
 from minitrain.callbacks import (AutocastCallback, CheckpointCallback, DeviceCallback, DivergenceCallback,
-                                 FlipTTACallback, GradClipCallback, LRFinderCallback, MetricsCallback)
+                                 FlipTTACallback, GradClipCallback, InterruptCallback, LRFinderCallback,
+                                 MetricsCallback)
 from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
 from minitrain.errors import ConfigError
@@ -44,7 +45,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         torch.manual_seed(cfg.seed + rank.rank)  # DDP gave every rank rank 0's weights; augmentation differs per rank
     if cfg.trainer.compile:
         model = torch.compile(model)
-    core = [DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),
+    core = [InterruptCallback(), DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),
             DivergenceCallback(), *recipe_callbacks(cfg)]
     if cfg.trainer.precision == "bf16":
         core.append(AutocastCallback(torch.bfloat16))
