@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from minitrain.errors import ConfigError
-
 # Optuna's direction, worked out once the config has composed (it depends on model.task and optimized_metric).
 DIRECTION = "hydra.sweeper.direction='${minitrain.direction:${model.task},${optimized_metric}}'"
 
@@ -51,15 +49,13 @@ def metric_values(summary: dict) -> dict[str, float]:
 
 
 def objective(summary: dict, task: str, metric: Optional[str] = None) -> float:
-    """The job's value of `metric` (None: the task's best-epoch metric); the worst value in `metric`'s
-    direction when the job did not complete (failed, diverged), so that a search goes on past it."""
+    """The job's value of `metric` (None: the task's best-epoch metric); the worst value in `metric`'s direction
+    when the job did not complete (failed, diverged) or has no such value (lr_find=true trains no epoch), so
+    that a search goes on past it. check_config has refused a name that no run of the task has."""
     worst = -math.inf if direction(task, metric) == "maximize" else math.inf
     if summary.get("status") != "completed":
         return worst
     values = metric_values(summary)
     name = metric or next((k for k in values if k.startswith("best_")), None)
-    if name not in values:
-        raise ConfigError(f"optimized_metric={metric} is not a metric of this run; "
-                          f"choose one of {', '.join(sorted(values))} (or null: the task's best-epoch metric).")
-    value = float(values[name])
+    value = float(values.get(name, worst))
     return value if math.isfinite(value) else worst

@@ -41,9 +41,10 @@ def test_a_job_that_did_not_complete_returns_the_worst_value_for_the_direction(s
     assert objective(summary, "classification", "valid_loss") == math.inf
 
 
-def test_an_optimized_metric_the_run_does_not_have_is_refused_listing_those_it_has():
-    with pytest.raises(ConfigError, match="optimized_metric=valid_acc .* best_valid_accuracy, train_loss"):
-        objective(SUMMARY, "classification", "valid_acc")
+def test_a_job_without_the_metric_returns_the_worst_value_and_does_not_fail():
+    lr_find = {"status": "completed", "final": {}, "best": None}  # lr_find=true trains no epoch
+    assert objective(lr_find, "classification") == -math.inf
+    assert objective(SUMMARY, "classification", "valid_psnr") == -math.inf
 
 
 @pytest.mark.parametrize("task, names", [
