@@ -109,9 +109,10 @@ class CheckpointCallback(Callback):
             self.best = state.get("best")
             set_rng_states(state["rng"])
         except (KeyError, RuntimeError, ValueError) as e:
+            reason = " ".join(str(e).split())  # torch's messages span lines; the user's error stays on one
             raise ResumeError(
-                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer ({e}). "
-                "Resume with the overrides the run was started with."
+                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer "
+                f"({reason[:300]}{'...' if len(reason) > 300 else ''}). Resume with the overrides the run was started with."
             ) from None
         log.info("Resumed from %s after epoch %d", self.resume_from, state["epoch"])
 
