@@ -84,9 +84,15 @@ def _or_fail(check, *args):
 
 
 class SweepReport(Callback):
-    """Write sweep.csv and sweep.png when a multirun ends, print a table, exit 1 if a job failed."""
+    """Write sweep.csv and sweep.png when a multirun ends, print a table, exit 1 if a job failed.
+
+    `reached` tells the CLI that a multirun got to its end: an error before that is Hydra's (a job's overrides
+    that do not compose), which is bad input."""
+
+    reached = False
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        SweepReport.reached = True
         from minitrain.reports.sweep import write_sweep_report
 
         sweep_dir = Path(config.hydra.sweep.dir)

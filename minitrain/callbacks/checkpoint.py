@@ -109,9 +109,10 @@ class CheckpointCallback(Callback):
             self.best = state.get("best")
             set_rng_states(state["rng"])
         except (KeyError, RuntimeError, ValueError) as e:
+            reason = " ".join(str(e).split())  # torch's messages span lines; the user's error stays on one
             raise ResumeError(
-                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer ({e}). "
-                "Resume with the overrides the run was started with."
+                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer "
+                f"({reason[:300]}{'...' if len(reason) > 300 else ''}). Resume with the overrides the run was started with."
             ) from None
         log.info("Resumed from %s after epoch %d", self.resume_from, state["epoch"])
 
@@ -140,8 +141,9 @@ class CheckpointCallback(Callback):
                 with open(folder / "last.pt", "rb") as last:
                     write_atomic(folder / "best.pt", lambda f: shutil.copyfileobj(last, f), mode="wb")
         except WriteError as e:
+            after = (f"The previous checkpoint is intact. Free some space (or fix permissions), then resume with: "
+                     f"{resume_command(learn.run_dir)}") if (folder / "last.pt").is_file() else \
+                "No checkpoint has been saved, so there is nothing to resume: free some space, then start the run again."
             raise CheckpointWriteError(
-                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {e.reason}. "
-                "The previous checkpoint is intact. Free some space (or fix permissions), then resume with: "
-                f"{resume_command(learn.run_dir)}"
+                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {e.reason}. {after}"
             ) from None

@@ -51,7 +51,7 @@ class EpochBatchSampler(Sampler[list[int]]):
 
     def indices(self) -> torch.Tensor:
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**64)
             order = torch.randperm(self.n, generator=generator)
         else:
             order = torch.arange(self.n)
