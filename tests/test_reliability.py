@@ -228,6 +228,7 @@ def test_best_checkpoint_is_the_epoch_with_the_highest_validation_accuracy(short
 
 
 def test_atomic_write_leaves_the_old_file_intact_when_the_writer_fails_midway(tmp_path):
+    from minitrain.errors import WriteError
     from minitrain.reports.files import write_atomic
 
     target = tmp_path / "last.pt"
@@ -237,7 +238,7 @@ def test_atomic_write_leaves_the_old_file_intact_when_the_writer_fails_midway(tm
         f.write(b"half of a new check")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=f"Could not write {target}: the disk is full"):
         write_atomic(target, write_half_then_fail, mode="wb")
     assert target.read_bytes() == b"the previous checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"], "the temporary file was left behind"
