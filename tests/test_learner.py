@@ -3,8 +3,6 @@ and what training and validation do to the model."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -82,7 +80,7 @@ def batches(sizes: list[int], seed: int = 0) -> list[tuple[torch.Tensor, torch.T
 def make_learner(callbacks=(), train_sizes=(4, 4), valid_sizes=(4,)) -> Learner:
     torch.manual_seed(0)
     dls = DataLoaders(train=batches(list(train_sizes), seed=1), valid=batches(list(valid_sizes), seed=2))
-    return Learner(nn.Linear(4, 3), dls, F.cross_entropy, partial(torch.optim.SGD, lr=0.5), callbacks)
+    return Learner(nn.Linear(4, 3), dls, F.cross_entropy, 0.5, callbacks)
 
 
 def epoch_events(n_train: int, n_valid: int) -> list[str]:
@@ -129,9 +127,9 @@ def test_callbacks_run_in_ascending_order_and_ties_keep_the_given_order():
 
     given = [Named("a", 5), Named("b", -1), Named("c", 5), Named("d", 0), Named("e", -1)]
     learn = make_learner(given)
-    assert [cb.name for cb in learn.callbacks] == ["b", "e", "d", "a", "c"]
     learn.fit(1)
     assert calls == ["b", "e", "d", "a", "c"]
+    assert [cb.name for cb in learn.cbs] == ["b", "e", "d", "a", "c"]  # learn.cbs is sorted in place at each fit
 
 
 def test_cancel_batch_skips_the_rest_of_that_batch_but_cleans_up_and_training_goes_on():

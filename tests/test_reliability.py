@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -460,7 +459,7 @@ def test_divergence_callback_raises_before_backward_so_an_infinite_loss_never_re
             self.snapshots.append({k: v.clone() for k, v in learn.model.state_dict().items()})
 
     recorder = WeightsAfterEachStep()
-    learn = Learner(model, DataLoaders(batches, batches), inf_on_second_batch, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(model, DataLoaders(batches, batches), inf_on_second_batch, 0.1,
                     [DivergenceCallback(), recorder])
     with pytest.raises(DivergedError, match=r"epoch 1, batch 2") as excinfo:
         learn.fit(1)

@@ -6,7 +6,7 @@ import warnings
 
 import torch
 
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 
 class OneCycleCallback(Callback):
@@ -15,7 +15,7 @@ class OneCycleCallback(Callback):
     Momentum (or Adam's beta1) cycles the other way, as in fastai's fit_one_cycle.
     """
 
-    order = 0
+    order = Order.RECIPE  # before CHECKPOINT, whose restore replays the schedule's steps
 
     def __init__(self, pct_start: float = 0.25, div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
         self.pct_start, self.div_factor, self.final_div_factor = pct_start, div_factor, final_div_factor

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from functools import partial
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,7 +30,7 @@ def find(run_dir=None, n_batches: int = 20, **options) -> tuple[LRFinderCallback
     batches = [(x, x @ w) for x in (torch.randn(16, 8, generator=g) for _ in range(n_batches))]
     torch.manual_seed(0)
     finder, counter = LRFinderCallback(**options), CountBatches()
-    learn = Learner(nn.Linear(8, 1), DataLoaders(batches, batches), F.mse_loss, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(nn.Linear(8, 1), DataLoaders(batches, batches), F.mse_loss, 0.1,
                     [finder, counter], run_dir=run_dir)
     learn.fit(1)
     return finder, counter
