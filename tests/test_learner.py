@@ -284,3 +284,68 @@ def test_fit_builds_the_optimizer_once_from_opt_func():
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.5
     learn.fit(1)
     assert learn.opt is opt
+
+
+def test_after_step_sees_the_weights_the_step_updated_and_before_step_the_old_ones():
+    changed = []
+
+    class Watch(Callback):
+        def before_step(self, learn):
+            self.old = [p.detach().clone() for p in learn.model.parameters()]
+            self.grads = [p.grad.detach().clone() for p in learn.model.parameters()]
+
+        def after_step(self, learn):
+            new = list(learn.model.parameters())
+            # plain SGD at lr 0.5: each weight moved by exactly -lr x its gradient
+            changed.append(all(torch.allclose(n, o - 0.5 * g) for n, o, g in zip(new, self.old, self.grads)))
+
+    make_learner([Watch()]).fit(1)
+    assert changed == [True, True]
+
+
+def test_a_callback_step_runs_between_the_step_events_instead_of_the_learners():
+    order = []
+
+    class OwnStep(Callback):
+        def before_step(self, learn):
+            order.append("before_step")
+
+        def step(self, learn):
+            order.append("step")
+
+        def after_step(self, learn):
+            order.append("after_step")
+
+    learn = make_learner([OwnStep()])
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(1)
+    assert order == ["before_step", "step", "after_step"] * 2
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))  # the optimizer never stepped
+
+
+def test_a_subclass_step_serves_unless_a_callback_defines_that_step():
+    calls = []
+
+    class Counting(Learner):
+        def predict(self):
+            calls.append("subclass")
+            super().predict()
+
+    class Predict(Callback):
+        def predict(self, learn):
+            calls.append("callback")
+            learn.preds = learn.model(learn.batch[0])
+
+    dls = DataLoaders(train=batches([4]), valid=batches([4]))
+    Counting(nn.Linear(4, 3), dls, F.cross_entropy).fit(1)
+    assert calls == ["subclass", "subclass"]
+    calls.clear()
+    Counting(nn.Linear(4, 3), dls, F.cross_entropy, cbs=[Predict()]).fit(1)
+    assert calls == ["callback", "callback"]
+
+
+def test_order_constants_put_the_checkpoint_restore_after_the_schedule_and_before_the_reporters():
+    from minitrain.learner import Order
+
+    assert Order.DEVICE < Order.AUGMENT < Order.METRICS < Order.DIVERGENCE < Order.RECIPE < Order.CHECKPOINT
+    assert Order.CHECKPOINT < Order.PROGRESS < Order.CSV < Order.PLOTS < Order.IMAGES < Order.SUMMARY

@@ -29,7 +29,7 @@ class MetricsCallback(Callback):
         self.metrics = {name: make() for name, make in makers.items()}
 
     def before_epoch(self, learn) -> None:
-        if learn.training:
+        if learn.training or not self.row:  # an epoch's first pass (a validation-only fit has no training pass)
             self.started = time.perf_counter()
             self.row = {"epoch": learn.epoch + 1}
         self.loss.reset()
@@ -53,3 +53,4 @@ class MetricsCallback(Callback):
         self.row.update({valid_column(name): m.value for name, m in self.metrics.items()})
         self.row["seconds"] = round(time.perf_counter() - self.started, 3)
         learn.history.append(self.row)
+        self.row = {}
