@@ -17,10 +17,6 @@ class DataError(MinitrainError):
     """Data that cannot be found or read."""
 
 
-class OutputError(MinitrainError):
-    """A run or sweep directory that cannot be written."""
-
-
 class DivergedError(MinitrainError):
     """The loss became NaN or infinite."""
 

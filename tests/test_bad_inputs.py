@@ -12,7 +12,6 @@ import errno
 import gzip
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +22,10 @@ import conftest
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 300  # seconds a CLI run may take on a busy 2-core machine
+pytestmark = pytest.mark.slow  # CLI runs in subprocesses, started here rather than through run_cli
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
-# Shared helpers (kept in this file: tests/conftest.py belongs to another change) ---------------------
-
-
-def make_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
-    """Noise plus a bright 8x4 blob whose position says the class."""
-    images = rng.integers(0, 80, size=(len(labels), size, size), dtype=np.uint8)
-    for i, k in enumerate(labels):
-        k = int(k) % 10
-        row, col = 2 + (k // 5) * (size // 2), 1 + (k % 5) * ((size - 2) // 5)
-        images[i, row : row + 8, col : col + 4] = rng.integers(160, 256, size=(8, 4), dtype=np.uint8)
-    return images
+make_images, idx_bytes = conftest.make_images, conftest.idx_bytes  # the shared test helpers
 
 
 def make_splits(n_train: int = 200, n_test: int = 60, size: int = 28, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -46,12 +36,6 @@ def make_splits(n_train: int = 200, n_test: int = 60, size: int = 28, seed: int 
         labels = rng.permutation(np.arange(n) % 10).astype(np.int64)
         splits[split] = (make_images(labels, rng, size), labels)
     return splits
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """00 00 08 <ndim>, each dimension as a big-endian int32, then the uint8 data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
 
 
 IDX_NAMES = {"train": "train", "test": "t10k"}
@@ -78,15 +62,9 @@ def write_parquet(root: Path, columns_of) -> Path:
     return root
 
 
-def cli_env(tmp: Path) -> dict[str, str]:
-    """conftest's CLI environment (caches in `tmp`, the hub off, one thread), with lines that never wrap."""
-    return conftest.cli_env(tmp, COLUMNS="1000")
-
-
 def run_cli(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    tmp.mkdir(parents=True, exist_ok=True)
-    return subprocess.run([sys.executable, "-m", "minitrain", *args], cwd=tmp, env=cli_env(tmp),
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    """conftest's CLI run, with lines that never wrap."""
+    return conftest.run_minitrain(tmp, *args, timeout=TIMEOUT, COLUMNS="1000")
 
 
 def key_of(override: str) -> str:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from minitrain.callbacks import AutocastCallback, GradClipCallback, MixedPrecisionCallback
+from minitrain.callbacks import AutocastCallback, DeviceCallback, GradClipCallback, MixedPrecisionCallback
 from minitrain.learner import Callback, DataLoaders, Learner
 
 
@@ -88,3 +88,12 @@ def test_fp16_skips_a_step_whose_gradients_overflowed_and_lowers_the_scale():
     assert all(torch.equal(a, b) for a, b in zip(seen["before"], seen["after"]))  # the step was skipped
     assert fp16.scaler.get_scale() < 2.0**16  # halved by the overflow (and grown back at most after 2000 steps)
     assert all(torch.isfinite(p).all() for p in learn.model.parameters())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("make, dtype", [(lambda: AutocastCallback(torch.bfloat16), torch.bfloat16),
+                                         (MixedPrecisionCallback, torch.float16)], ids=["bf16", "fp16"])
+def test_on_a_gpu_mixed_precision_trains_on_the_device(make, dtype):
+    learn, watch = fit(DeviceCallback("cuda"), make())
+    assert watch.dtypes == {dtype} and next(learn.model.parameters()).is_cuda
+    assert sum(watch.losses[-4:]) / 4 < 0.8 * watch.losses[0]
