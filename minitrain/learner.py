@@ -56,7 +56,6 @@ class Order:
     AUGMENT = -18     # batch: rewrites training inputs, on the device
     PRECISION = -15   # predict..step: autocast around the forward pass; fp16 owns backward and step
     TTA = -15         # predict: averages validation predictions before anyone reads them
-    TRAIN = -12       # steps: a callback that defines predict/get_loss/backward/step/zero_grad
     METRICS = -10     # epoch: completes the epoch's row of learn.history
     LR_FINDER = -7    # loss: records the loss before DIVERGENCE calls a NaN an error
     DIVERGENCE = -5   # loss, epoch: stops a non-finite loss before it is stepped on or saved
