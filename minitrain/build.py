@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from minitrain.callbacks import (AutocastCallback, DeviceCallback, DivergenceCallback, FlipTTACallback,
-                                 GradClipCallback, MetricsCallback, MixedPrecisionCallback)
+                                 GradClipCallback, InterruptCallback, MetricsCallback, MixedPrecisionCallback)
 from minitrain.errors import ConfigError
 from minitrain.learner import Callback
 
@@ -47,7 +47,13 @@ def named_callbacks(cfg: DictConfig) -> list[Callback]:
                 f"callbacks.{name} has no _target_: give the class to build, e.g. "
                 f"+callbacks.{name}._target_=mypkg.MyCallback"
             )
-        callbacks.append(build(f"callbacks.{name}", node))
+        callback = build(f"callbacks.{name}", node)
+        if not isinstance(callback, Callback) and not any(e.startswith(("before_", "after_", "cleanup_")) for e in dir(callback)):
+            raise ConfigError(
+                f"callbacks.{name} built a {type(callback).__name__}, which answers no Learner event: give a class "
+                "with methods such as after_epoch(self, learn) (see minitrain.learner.Callback)."
+            )
+        callbacks.append(callback)
     return callbacks
 
 
@@ -60,8 +66,8 @@ PRECISION: dict[str, Callable[[], list[Callback]]] = {
 # Every callback of a run, one line per source; each returns a list (empty when its option is off). The order
 # here is only the tie-break: the Learner sorts callbacks by their `order` (minitrain.learner.Order).
 CALLBACK_GROUPS: dict[str, Callable[[DictConfig, torch.device], list[Callback]]] = {
-    "core": lambda cfg, device: [DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(),
-                                 DivergenceCallback()],
+    "core": lambda cfg, device: [InterruptCallback(), DeviceCallback(device, channels_last=cfg.trainer.channels_last),
+                                 MetricsCallback(), DivergenceCallback()],
     "scheduler": lambda cfg, device: [] if cfg.lr_find else optional("scheduler", cfg.scheduler),  # the finder sets the lr
     "augment": lambda cfg, device: optional("augment", cfg.augment),
     "precision": lambda cfg, device: PRECISION[cfg.trainer.precision](),

@@ -52,6 +52,7 @@ class Order:
     A callback picks the phase whose neighbours it must follow, e.g. `order = Order.RECIPE + 1`.
     """
 
+    INTERRUPT = -25   # batch: acts on a Ctrl-C at a batch edge, before any other callback starts work on it
     DEVICE = -20      # batch: moves the batch to the device before anything reads it
     AUGMENT = -18     # batch: rewrites training inputs, on the device
     PRECISION = -15   # predict..step: autocast around the forward pass; fp16 owns backward and step

@@ -11,10 +11,10 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from minitrain import distributed
-from minitrain.build import PRECISION, build, build_callbacks, build_model
+from minitrain.build import build, build_callbacks, build_model
+from minitrain.checks import check_config
 from minitrain.data import build_loaders, load_image_data
 from minitrain.device import resolve_device
-from minitrain.errors import ConfigError
 from minitrain.learner import Learner
 from minitrain.tasks import TASKS, build_loss
 
@@ -49,56 +49,6 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     finally:
         distributed.stop()
     return learner
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Values that compose but cannot train: say which key and what would work."""
-    problems = []
-    if cfg.trainer.epochs < 1:
-        problems.append(f"trainer.epochs={cfg.trainer.epochs} must be at least 1")
-    if cfg.loader.batch_size < 1:
-        problems.append(f"loader.batch_size={cfg.loader.batch_size} must be at least 1")
-    if cfg.loader.valid_batch_size is not None and cfg.loader.valid_batch_size < 1:
-        problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
-    if not cfg.optimizer.lr > 0:
-        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
-    if cfg.trainer.precision not in PRECISION:
-        problems.append(f"trainer.precision={cfg.trainer.precision} must be one of {', '.join(PRECISION)}")
-    if str(cfg.loader.on_device).lower() not in ("auto", "true", "false"):
-        problems.append(f"loader.on_device={cfg.loader.on_device} must be auto, true or false")
-    most_workers = max(4, 2 * (os.cpu_count() or 1))
-    if not 0 <= cfg.loader.num_workers <= most_workers:
-        problems.append(
-            f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
-            f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
-        )
-    problems += recipe_problems(cfg)
-    if problems:
-        raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
-
-
-def recipe_problems(cfg: DictConfig) -> list[str]:
-    """check_config's part for the training recipe: regularisation, augmentation, the LR finder."""
-    problems = []
-    smoothing = cfg.trainer.label_smoothing
-    if not 0 <= smoothing < 1:
-        problems.append(f"trainer.label_smoothing={smoothing} must be at least 0 and below 1, e.g. 0.1")
-    elif smoothing and str(cfg.model.task) != "classification":
-        problems.append(f"trainer.label_smoothing={smoothing} applies to classification only "
-                        f"(model.task is {cfg.model.task})")
-    if cfg.trainer.grad_clip is not None and not cfg.trainer.grad_clip > 0:
-        problems.append(f"trainer.grad_clip={cfg.trainer.grad_clip} must be a positive norm, e.g. 1.0 "
-                        "(or null: no clipping)")
-    if cfg.augment.crop_padding < 0:
-        problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
-    if not 0 <= cfg.augment.erase_p <= 1:
-        problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
-    if cfg.lr_find and cfg.resume:
-        problems.append("lr_find=true starts from fresh weights: drop resume (or lr_find)")
-    if cfg.lr_find and distributed.current().distributed:
-        problems.append("lr_find=true runs in one process (each rank would stop at its own batch): "
-                        "start it without torchrun")
-    return problems
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -113,7 +113,7 @@ def test_every_callback_of_a_run_comes_from_the_one_assembly_core_and_recipe_inc
     cfg = compose_config("model=mlp", "augment=flip_crop", "trainer.precision=fp16", "trainer.grad_clip=1.0",
                          "trainer.tta_flip=true", "~callbacks.summary")
     names = [type(cb).__name__ for cb in build_callbacks(cfg)]
-    assert names == ["DeviceCallback", "MetricsCallback", "DivergenceCallback", "OneCycleCallback", "AugmentCallback",
+    assert names == ["InterruptCallback", "DeviceCallback", "MetricsCallback", "DivergenceCallback", "OneCycleCallback", "AugmentCallback",
                      "MixedPrecisionCallback", "GradClipCallback", "FlipTTACallback", "ProgressCallback",
                      "CSVLoggerCallback", "LossPlotCallback", "ImagesCallback", "CheckpointCallback"]
 
