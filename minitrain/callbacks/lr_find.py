@@ -18,25 +18,27 @@ def finite_or_none(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
-def suggest_lr(lrs: list[float], losses: list[float], tolerance: float = 0.01) -> dict[str, float]:
-    """Two readings of a smoothed loss-vs-lr curve, robust to a long flat start (momentum SGD's curve stays
-    flat, within noise, until shortly before it explodes):
+def suggest_lr(lrs: list[float], losses: list[float], tolerance: float = 0.001, min_drop: float = 0.02
+               ) -> dict[str, float | None]:
+    """Two readings of a smoothed loss-vs-lr curve, robust to a long flat start (momentum SGD's curve can stay
+    level, within noise, until it explodes, so that its lowest point is a noise dip among the first batches):
 
     - the minimum: the largest lr at which the loss is still within `tolerance` (relative) of its lowest value,
-      so that a noise dip early on a flat curve does not count as the minimum;
+      both read after the first tenth of the points (the smoothing's warm-up, when its average holds few losses);
     - the steepest descent: where the loss falls fastest (the slope per log-lr over a tenth of the points, so
       that noise between neighbours does not count), looked for only once the loss has started to fall (10% of
-      its whole drop) and only when it falls by more than `tolerance` at all.
+      its whole drop), and only when it falls by `min_drop` (relative) at all.
 
     The suggestion is the smaller of the steepest descent and a tenth of the minimum's lr: the safer one.
     """
-    lowest = min(losses)
-    best = max(i for i, loss in enumerate(losses) if loss <= lowest + tolerance * abs(lowest))
     width = max(1, len(losses) // 10)
+    skip = width if len(losses) > 3 * width else 0
+    lowest = min(losses[skip:])
+    best = max(i for i in range(skip, len(losses)) if losses[i] <= lowest + tolerance * abs(lowest))
     plateau = sorted(losses[:width])[width // 2]  # the median of the start: a flat start's level, noise aside
     drop = plateau - lowest
     steepest = None
-    if drop > tolerance * abs(plateau):
+    if drop > min_drop * abs(plateau):
         falling = next(i for i, loss in enumerate(losses) if loss <= plateau - 0.1 * drop)
         slopes = {i + width // 2: (losses[i + width] - losses[i]) / math.log(lrs[i + width] / lrs[i])
                   for i in range(max(0, falling - width), min(best, len(losses) - 1) - width + 1)}
