@@ -156,6 +156,7 @@ class Fakes:
     FakeData = FakeData
     make_data = staticmethod(make_fake_data)
     idx_bytes = staticmethod(idx_bytes)
+    png_bytes = staticmethod(png_bytes)
     write_idx = staticmethod(write_idx)
     dataset_dict = staticmethod(dataset_dict)
     class_names = CLASS_NAMES
