@@ -49,6 +49,7 @@ def test_every_option_found_in_the_config_tree_composes_with_the_defaults(group,
     assert group in cfg or group == "experiment"  # a preset is global: it sets keys of the other groups
 
 
+@pytest.mark.slow  # 30 compositions and builds; the inner loop still composes every option (the test above)
 @pytest.mark.parametrize("dataset, model, optimizer", list(itertools.product(DATASETS, MODELS, OPTIMIZERS)))
 def test_every_option_of_every_group_composes_and_builds(dataset, model, optimizer, compose_config):
     cfg = compose_config(f"dataset={dataset}", f"model={model}", f"optimizer={optimizer}")
