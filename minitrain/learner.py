@@ -29,6 +29,7 @@ What a callback may read on the learner (and nothing else is promised):
 
 `before_epoch`/`after_epoch`/`cleanup_epoch` fire once per pass, as in miniai; read `training`
 to know which. An epoch is complete at `after_epoch` with `training` False.
+Callbacks run in ascending `order`; `Order` below names the phases minitrain's own callbacks use.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class DataLoaders:
 
 
 class Learner:
-    """Trains `model` on `dls` by minimising `loss_func` with `opt_func(params, lr=lr)`; `cbs` do everything else."""
+    """Trains `model` on `dls` by minimising `loss_func` with `opt_func(params, lr=lr)` (lr None: opt_func's own);
+    `cbs` do everything else."""
 
     def __init__(
         self,
