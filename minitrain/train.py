@@ -17,9 +17,12 @@ from torch.nn.parallel import DistributedDataParallel
 from minitrain import distributed
 from minitrain.callbacks import (AutocastCallback, CheckpointCallback, DeviceCallback, DivergenceCallback,
                                  FlipTTACallback, GradClipCallback, LRFinderCallback, MetricsCallback)
+from minitrain.callbacks.anomaly import AnomalyCallback
+from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
-from minitrain.errors import ConfigError
+from minitrain.data.debug import debug_loaders
+from minitrain.errors import ConfigError, MinitrainError
 from minitrain.learner import Callback, Learner
 from minitrain.tasks import TASKS, build_loss
 
@@ -35,6 +38,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
+    dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)
     model = build_model(cfg.model).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -52,7 +56,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         callbacks = [*core, LRFinderCallback(), *others]
     else:
         schedule = [build("scheduler", cfg.scheduler)] if cfg.scheduler._target_ else []
-        callbacks = [*core, *schedule, *build_callbacks(cfg.callbacks)]
+        callbacks = [*core, *schedule, *build_callbacks(cfg.callbacks), *build_callbacks(cfg.logger, "logger")]
     run_dir = run_dir if rank.is_main else None  # only rank 0 writes the run directory
     loss = build_loss(task, cfg.trainer.label_smoothing)
     learner = Learner(model, dls, loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)
@@ -106,6 +110,11 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
     if not 0 <= cfg.augment.erase_p <= 1:
         problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
+    for key in ("early_stop_patience", "limit_batches"):
+        if cfg.trainer[key] is not None and cfg.trainer[key] < 1:
+            problems.append(f"trainer.{key}={cfg.trainer[key]} must be at least 1 (or null: off)")
+    if cfg.trainer.overfit_batches < 0:
+        problems.append(f"trainer.overfit_batches={cfg.trainer.overfit_batches} must be 0 (off) or more")
     if cfg.lr_find and cfg.resume:
         problems.append("lr_find=true starts from fresh weights: drop resume (or lr_find)")
     if cfg.lr_find and distributed.current().distributed:
@@ -115,12 +124,17 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
 
 
 def recipe_callbacks(cfg: DictConfig) -> list[Callback]:
-    """The recipe's optional callbacks: batch augmentation, gradient clipping, flipped test-time averaging."""
+    """The recipe's optional callbacks: batch augmentation, gradient clipping, flipped test-time averaging,
+    early stopping, autograd's anomaly mode."""
     callbacks = [build("augment", cfg.augment)] if cfg.augment._target_ else []
     if cfg.trainer.grad_clip is not None:
         callbacks.append(GradClipCallback(cfg.trainer.grad_clip))
     if cfg.trainer.tta_flip:
         callbacks.append(FlipTTACallback(str(cfg.model.task)))
+    if cfg.trainer.early_stop_patience is not None:
+        callbacks.append(EarlyStoppingCallback(cfg.trainer.early_stop_patience, str(cfg.model.task)))
+    if cfg.trainer.detect_anomaly:
+        callbacks.append(AnomalyCallback())
     return callbacks
 
 
@@ -140,6 +154,8 @@ def build(what: str, node):
     try:
         return instantiate(node)
     except InstantiationException as e:
+        if isinstance(e.__cause__, MinitrainError):  # the object's own message (e.g. a missing extra) says it best
+            raise e.__cause__ from None
         raise ConfigError(f"Cannot build {what} from its config ({node.get('_target_')}): {e}") from None
 
 
@@ -150,16 +166,16 @@ def build_model(cfg: DictConfig) -> nn.Module:
     return build("model", node)
 
 
-def build_callbacks(cfg: DictConfig) -> list[Callback]:
-    """The callbacks named in the `callbacks` mapping (an entry set to null is skipped)."""
+def build_callbacks(cfg: DictConfig, group: str = "callbacks") -> list[Callback]:
+    """The callbacks named in the `callbacks` (or `logger`) mapping (an entry set to null is skipped)."""
     callbacks = []
     for name, node in cfg.items():
         if node is None:
             continue
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ConfigError(
-                f"callbacks.{name} has no _target_: give the class to build, e.g. "
-                f"+callbacks.{name}._target_=mypkg.MyCallback"
+                f"{group}.{name} has no _target_: give the class to build, e.g. "
+                f"+{group}.{name}._target_=mypkg.MyCallback"
             )
-        callbacks.append(build(f"callbacks.{name}", node))
+        callbacks.append(build(f"{group}.{name}", node))
     return callbacks

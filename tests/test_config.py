@@ -100,19 +100,21 @@ def test_the_default_callbacks_build_in_order_and_the_summary_names_the_model_ch
     HydraConfig.instance().set_config(cfg)  # what `${hydra:runtime.choices.model}` reads
     try:
         callbacks = build_callbacks(cfg.callbacks)
+        loggers = build_callbacks(cfg.logger, "logger")
     finally:
         HydraConfig.instance().cfg = None
-    assert [type(cb) for cb in callbacks] == [ProgressCallback, CSVLoggerCallback, LossPlotCallback, ImagesCallback,
+    assert [type(cb) for cb in callbacks] == [ProgressCallback, LossPlotCallback, ImagesCallback,
                                               CheckpointCallback, SummaryCallback]
+    assert [type(cb) for cb in loggers] == [CSVLoggerCallback]  # logger=csv, the default: metrics.csv
     summary = callbacks[-1]
     assert (summary.model, summary.dataset, summary.task) == ("autoencoder", "fashion_mnist", "reconstruction")
-    assert callbacks[3].task == "reconstruction"
+    assert callbacks[2].task == "reconstruction"
 
 
 def test_a_callback_set_to_null_is_dropped_and_one_without_target_is_refused(compose_config):
-    cfg = compose_config("model=mlp", "~callbacks.progress", "~callbacks.images", "~callbacks.summary",
-                         "~callbacks.checkpoint", "callbacks.loss_plot=null")
-    assert [type(cb) for cb in build_callbacks(cfg.callbacks)] == [CSVLoggerCallback]
+    cfg = compose_config("model=mlp", "~callbacks.progress", "callbacks.images=null", "~callbacks.summary",
+                         "~callbacks.checkpoint")
+    assert [type(cb) for cb in build_callbacks(cfg.callbacks)] == [LossPlotCallback]
     bad = compose_config("+callbacks.mine.n=3", "~callbacks.summary", "~callbacks.images", "~callbacks.checkpoint")
     with pytest.raises(ConfigError, match=r"callbacks\.mine has no _target_"):
         build_callbacks(bad.callbacks)
