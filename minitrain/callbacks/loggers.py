@@ -22,13 +22,13 @@ class MissingExtraError(ConfigError):
     """A logger was asked for whose optional package is not installed."""
 
 
-def require(module: str, extra: str) -> Any:
+def require(module: str, extra: str, package: str | None = None) -> Any:
     """Import `module`, or stop with the pip command that installs minitrain's optional `extra` (= the logger's name)."""
     try:
         return importlib.import_module(module)
     except ImportError:
         raise MissingExtraError(
-            f'logger={extra} needs {extra}, which is not installed: pip install "minitrain[{extra}]"'
+            f'logger={extra} needs {package or extra}, which is not installed: pip install "minitrain[{extra}]"'
         ) from None
 
 
@@ -151,6 +151,9 @@ class MLflowLogger(TrackerCallback):
     def __init__(self, tracking_uri: str = "sqlite:///outputs/mlflow.db", experiment_name: str = "minitrain",
                  artifact_location: str | None = "outputs/mlartifacts") -> None:
         self.mlflow = require("mlflow", "mlflow")
+        if tracking_uri.startswith("sqlite:"):  # mlflow-skinny runs without them, until it opens a SQLite store
+            for module in ("sqlalchemy", "alembic"):
+                require(module, "mlflow", f"{module} for its sqlite:// store")
         for name in ("mlflow", "alembic"):  # their INFO lines (creating tables, ...) are not the run's news
             logging.getLogger(name).setLevel(logging.WARNING)
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name

@@ -104,6 +104,11 @@ def smooth(values: Sequence[float], beta: float) -> list[float]:
 
 
 def loss_curves(path: Path, batch_losses: Sequence[float], history: Sequence[dict]) -> None:
+    """losses.png: see `loss_figure`."""
+    _save(loss_figure(batch_losses, history), path)
+
+
+def loss_figure(batch_losses: Sequence[float], history: Sequence[dict]) -> Figure:
     """The training loss of every batch (faint) and smoothed (bold), with each epoch's training and
     validation loss as points at its end; x counts epochs, so one epoch's batches spread from 0 to 1."""
     fig = Figure(figsize=(7, 4.2))
@@ -118,11 +123,13 @@ def loss_curves(path: Path, batch_losses: Sequence[float], history: Sequence[dic
         ax.plot(x, batch_losses, color="tab:blue", alpha=0.3, linewidth=0.8)
         ax.plot(x, smoothed, color="tab:blue", label="training loss per batch (smoothed)")
         shown += smoothed
-    for key, colour in (("train_loss", "tab:blue"), ("valid_loss", "tab:orange")):
+    # squares behind circles: equal training and validation losses still show both
+    for key, style, size in (("train_loss", dict(marker="s", linestyle="", color="tab:blue"), 8),
+                             ("valid_loss", dict(marker="o", color="tab:orange"), 6)):
         ys = [row[key] for row in history if key in row]
         if ys:
-            ax.plot(epochs[: len(ys)], ys, "o-" if key == "valid_loss" else "o", color=colour, label=f"{key} per epoch",
-                    markeredgecolor="white", zorder=3)
+            ax.plot(epochs[: len(ys)], ys, **style, markersize=size, markeredgecolor="white", label=f"{key} per epoch",
+                    zorder=3)
             shown += ys
     finite = [v for v in shown if math.isfinite(v)]
     if finite:  # the smoothed curve and the points decide the scale; a wild early batch may leave the frame
@@ -134,4 +141,4 @@ def loss_curves(path: Path, batch_losses: Sequence[float], history: Sequence[dic
     ax.set_title("Loss")
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    return fig
