@@ -52,7 +52,8 @@ class ImagesCallback(Callback):
 
     def cleanup_fit(self, learn) -> None:
         # cleanup, not after_fit: a fit ended by early stopping skips after_fit but deserves its predictions
-        if self.data is None or self.task != "classification" or learn.exception is not None or not learn.history:
+        if learn.exception is not None or not learn.history or getattr(self, "data", None) is None \
+                or self.task != "classification":
             return
         images, out = self._predict_valid(learn)
         preds = out.argmax(dim=1)

@@ -69,7 +69,8 @@ def test_a_resumed_run_stops_where_an_unbroken_one_would(tmp_path):
 
 def test_the_patience_comes_from_the_trainer_config_and_must_be_positive(compose_config):
     from minitrain.errors import ConfigError
-    from minitrain.train import check_config, recipe_callbacks
+    from minitrain.checks import check_config
+    from minitrain.train import recipe_callbacks
 
     assert not [cb for cb in recipe_callbacks(compose_config("model=mlp")) if isinstance(cb, EarlyStoppingCallback)]
     cfg = compose_config("model=autoencoder", "trainer.early_stop_patience=3")
