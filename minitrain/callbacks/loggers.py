@@ -68,33 +68,38 @@ class TrackerCallback(Callback):
 
     order = 65  # after summary.json (50) and the checkpoint (60) are written, before early stopping (70) ends the fit
 
+    active = False  # True once the tracker's run has started (on rank 0, when start() went through)
+
     def before_fit(self, learn) -> None:
         self.batch_losses: list[torch.Tensor] = []
         self.lrs: list[float] = []
-        if learn.run_dir is not None:
+        self.active = False
+        if learn.run_dir is not None:  # rank 0 only
             self.start(learn)
+            self.active = True
 
     def after_batch(self, learn) -> None:
-        if learn.training and learn.run_dir is not None:
+        if learn.training and self.active:
             self.batch_losses.append(learn.loss.detach().float())
             self.lrs.append(learn.opt.param_groups[0]["lr"])
 
     def after_epoch(self, learn) -> None:
-        if learn.run_dir is None:
+        if not self.active:
             return
         if learn.training:
             losses = torch.stack(self.batch_losses).cpu().tolist() if self.batch_losses else []
-            first = learn.epoch * len(losses) if losses else 0
-            self.log_batches(first, losses, self.lrs)
+            self.log_batches(learn.epoch * len(losses), losses, self.lrs)
             self.batch_losses, self.lrs = [], []
         elif learn.history:
             row = learn.history[-1]
             self.log_epoch(row["epoch"], {k: v for k, v in row.items() if k != "epoch"})
 
     def cleanup_fit(self, learn) -> None:
-        if learn.run_dir is not None and hasattr(self, "batch_losses"):
+        if self.active:
+            self.active = False
             self.finish(learn, status_of(learn.exception))
 
+    # What each tracker does with it:
     def start(self, learn) -> None: ...
     def log_batches(self, first: int, losses: list[float], lrs: list[float]) -> None: ...
     def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
