@@ -136,3 +136,11 @@ def test_a_learner_outside_the_cli_logs_to_tensorboard_without_a_config(tmp_path
 def test_flatten_turns_nested_config_into_dotted_keys():
     assert flatten({"trainer": {"epochs": 5, "grad_clip": None}, "model": {"channels": [4, 8]}, "seed": 1}) == {
         "trainer.epochs": 5, "trainer.grad_clip": "None", "model.channels": "[4, 8]", "seed": 1}
+
+
+def test_a_logger_setting_its_class_does_not_take_is_refused_before_training(compose_config):
+    from minitrain.checks import check_config
+    from minitrain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"logger\.mlflow\.experiment is not an argument of MLflowLogger"):
+        check_config(compose_config("logger=mlflow", "+logger.mlflow.experiment=resnets"))
