@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from minitrain.learner import Callback, CancelFitException
+from minitrain.learner import Callback, CancelFitException, Order
 from minitrain.tasks import TASKS
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ class EarlyStoppingCallback(Callback):
     The count is read from `learn.history` every epoch, so a resumed run stops exactly where an unbroken one would.
     """
 
-    order = 70  # after every callback that reads the finished epoch (checkpoints at 60)
+    order = Order.SUMMARY + 10  # after every callback that reads or saves the finished epoch
 
     def __init__(self, patience: int, task: str = "classification") -> None:
         self.patience, self.spec = patience, TASKS[str(task)]

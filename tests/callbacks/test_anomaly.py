@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 
 import pytest
 import torch
@@ -32,7 +31,7 @@ class Broken(nn.Linear):
 
 def fit(*callbacks) -> Learner:
     batches = [(torch.randn(4, 4), torch.randint(0, 3, (4,)))]
-    learn = Learner(Broken(4, 3), DataLoaders(batches, batches), F.cross_entropy, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(Broken(4, 3), DataLoaders(batches, batches), F.cross_entropy, 0.1,
                     list(callbacks))
     learn.fit(1)
     return learn

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from torch import nn
 
 from minitrain.callbacks import CheckpointCallback, MetricsCallback, SummaryCallback
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
+from minitrain.tasks import TASKS
 from minitrain.learner import Callback, DataLoaders, Learner
 
 
@@ -34,8 +34,8 @@ def fit(run_dir, accuracies, patience, epochs=None, resume=None) -> Learner:
     torch.manual_seed(0)
     callbacks = [MetricsCallback(), Scripted(accuracies), SummaryCallback("toy", "linear"),
                  CheckpointCallback(resume=resume), EarlyStoppingCallback(patience)]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(batches, batches), F.cross_entropy, partial(torch.optim.SGD, lr=0.1),
-                    callbacks, run_dir=run_dir)
+    learn = Learner(nn.Linear(4, 3), DataLoaders(batches, batches), F.cross_entropy, 0.1,
+                    callbacks, task=TASKS["classification"], run_dir=run_dir)
     learn.fit(epochs or len(accuracies))
     return learn
 
@@ -70,7 +70,10 @@ def test_a_resumed_run_stops_where_an_unbroken_one_would(tmp_path):
 def test_the_patience_comes_from_the_trainer_config_and_must_be_positive(compose_config):
     from minitrain.errors import ConfigError
     from minitrain.checks import check_config
-    from minitrain.train import recipe_callbacks
+    from minitrain.build import CALLBACK_GROUPS
+
+    def recipe_callbacks(cfg):  # the group of build_callbacks that early stopping comes from
+        return CALLBACK_GROUPS["early_stop"](cfg, torch.device("cpu"))
 
     assert not [cb for cb in recipe_callbacks(compose_config("model=mlp")) if isinstance(cb, EarlyStoppingCallback)]
     cfg = compose_config("model=autoencoder", "trainer.early_stop_patience=3")

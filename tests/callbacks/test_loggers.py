@@ -4,7 +4,6 @@ in one experiment and one TensorBoard folder, rank 0 only, and a one-line error 
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import pytest
 import torch
@@ -111,7 +110,7 @@ def test_a_missing_extra_is_one_line_naming_the_pip_command(runs):
 def toy_fit(run_dir, *callbacks, epochs: int = 2) -> Learner:
     g = torch.Generator().manual_seed(0)
     batches = [(torch.randn(4, 4, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(3)]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(batches, batches), F.cross_entropy, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(nn.Linear(4, 3), DataLoaders(batches, batches), F.cross_entropy, 0.1,
                     [MetricsCallback(), *callbacks], run_dir=run_dir)
     learn.fit(epochs)
     return learn
