@@ -137,6 +137,10 @@ class TrainerConfig:
     label_smoothing: float = 0.0
     grad_clip: Optional[float] = None
     tta_flip: bool = False
+    early_stop_patience: Optional[int] = None
+    limit_batches: Optional[int] = None
+    overfit_batches: int = 0
+    detect_anomaly: bool = False
 
 
 @dataclass
@@ -157,6 +161,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     callbacks: Dict[str, Any] = field(default_factory=dict)
+    logger: Dict[str, Any] = field(default_factory=dict)
     device: Device = Device.auto
     seed: int = 42
     resume: Optional[str] = None

@@ -14,6 +14,7 @@ from minitrain import distributed
 from minitrain.build import build, build_callbacks, build_model
 from minitrain.checks import check_config
 from minitrain.data import build_loaders, load_image_data
+from minitrain.data.debug import debug_loaders
 from minitrain.device import resolve_device
 from minitrain.learner import Learner
 from minitrain.tasks import TASKS, build_loss
@@ -30,6 +31,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
+    dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)
     model = build_model(cfg.model).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)

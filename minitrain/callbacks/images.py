@@ -13,8 +13,8 @@ from minitrain.reports.figures import image_grid, reconstruction_grid
 
 class ImagesCallback(Callback):
     """samples.png before training; reconstructions/epoch_NNN.png after each epoch (reconstruction);
-    predictions.png after training (classification). All use the first `n_images` of each split,
-    so pictures from different epochs and runs show the same items."""
+    predictions.png after training, also when it stopped early (classification). All use the first
+    `n_images` of each split, so pictures from different epochs and runs show the same items."""
 
     order = Order.IMAGES
 
@@ -52,8 +52,10 @@ class ImagesCallback(Callback):
             images[:, 0].numpy(), out[:, 0].numpy(), title=f"Epoch {epoch}: originals above reconstructions",
         )
 
-    def after_fit(self, learn) -> None:
-        if self.data is None or reconstructs(learn):
+    def cleanup_fit(self, learn) -> None:
+        # cleanup, not after_fit: a fit ended by early stopping skips after_fit but deserves its predictions
+        if learn.exception is not None or not learn.history or getattr(self, "data", None) is None \
+                or reconstructs(learn):
             return
         images, out = self._predict_valid(learn)
         preds = out.argmax(dim=1)
