@@ -70,6 +70,8 @@ class Order:
     PLOTS = 30
     IMAGES = 40
     SUMMARY = 50
+    LOGGERS = 55      # epoch: trackers (TensorBoard, MLflow, W&B) log the finished epoch and the files written for it
+    EARLY_STOP = 60   # epoch: ends the fit only once every other callback has seen the finished epoch
 
 
 class CancelFitException(Exception):

@@ -17,7 +17,7 @@ class EarlyStoppingCallback(Callback):
     The count is read from `learn.history` every epoch, so a resumed run stops exactly where an unbroken one would.
     """
 
-    order = Order.SUMMARY + 10  # after every callback that reads or saves the finished epoch
+    order = Order.EARLY_STOP
 
     def __init__(self, patience: int, task: str = "classification") -> None:
         self.patience, self.spec = patience, TASKS[str(task)]

@@ -16,7 +16,7 @@ import yaml
 
 from minitrain.callbacks.files import status_of
 from minitrain.errors import ConfigError
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 class MissingExtraError(ConfigError):
     """A logger was asked for whose optional package is not installed."""
@@ -66,7 +66,7 @@ class TrackerCallback(Callback):
     """What every tracker needs: per-batch training loss and learning rate, gathered on the device and read
     once per pass; the finished epoch's row; and a place to close the run however the fit ended."""
 
-    order = 65  # after summary.json (50) and the checkpoint (60) are written, before early stopping (70) ends the fit
+    order = Order.LOGGERS
 
     active = False  # True once the tracker's run has started (on rank 0, when start() went through)
 
