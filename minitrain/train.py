@@ -18,7 +18,7 @@ from minitrain import distributed
 from minitrain.callbacks import (AutocastCallback, CheckpointCallback, DeviceCallback, DivergenceCallback,
                                  FlipTTACallback, GradClipCallback, LRFinderCallback, MetricsCallback)
 from minitrain.callbacks.device import resolve_device
-from minitrain.data import build_loaders, load_image_data
+from minitrain.data import build_loaders, fill_from_data, load_image_data
 from minitrain.errors import ConfigError
 from minitrain.learner import Callback, Learner
 from minitrain.tasks import TASKS, build_loss
@@ -34,6 +34,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         distributed.start(device)
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
+    fill_from_data(cfg.dataset, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
     model = build_model(cfg.model).to(device)
     if cfg.trainer.channels_last:

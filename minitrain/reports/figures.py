@@ -22,7 +22,8 @@ def _save(fig: Figure, path: Path) -> None:
 
 def image_grid(path: Path, images, titles: Sequence[str] = (), wrong: Sequence[bool] = (), cols: int = 6,
                suptitle: str = "") -> None:
-    """Grayscale images (N x H x W, values in [0, 1] or 0..255) in a grid, each under its title; `wrong` ones in red."""
+    """Grey (N x H x W) or colour (N x H x W x 3) images, values in [0, 1] or 0..255, in a grid, each under its title;
+    `wrong` ones in red."""
     n = len(images)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(cols * 1.5, rows * 1.7))
