@@ -25,7 +25,7 @@ from minitrain.models import CNN, MLP, Autoencoder, ResNet
 from minitrain.train import build, build_callbacks, build_model, check_config
 
 DATASETS = ["mnist", "fashion_mnist", "cifar10"]  # their shape is in the config
-DATA_SHAPED = ["folder", "hub"]  # their shape comes from the data (tests/data/test_own_images.py)
+DATA_SHAPED = ["folder", "hub"]  # their shape comes from the data (tests/data/test_sources.py)
 MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "autoencoder": Autoencoder, "autoencoder_lesson": Autoencoder}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
