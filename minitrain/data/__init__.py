@@ -112,7 +112,7 @@ def load_image_data(cfg) -> ImageData:
     try:
         splits = list(choose_splits(cfg, source))
         shape, columns = source.shape, source.columns
-        shape_key = f"{shape.channels or 'any'}x{shape.image_size or 'any'}"
+        shape_key = f"{shape.channels or 'auto'}x{shape.image_size or 'auto'}"
         key = "-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)), source.fingerprint()])
     except DataError:
         raise

@@ -7,6 +7,7 @@ int64 tensor of labels, decoded once so that training never touches a PNG.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from minitrain.data.decode import Shape, decode_images
 from minitrain.data.idx import read_idx
 from minitrain.data.pixels import Stats
 from minitrain.errors import DataError
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}  # what a folder dataset's class folders may hold
 
@@ -188,6 +191,8 @@ class FolderSource(Source):
         if not files:
             raise DataError(f"{self.root / split} holds no images: each class folder needs files ending in "
                             f"{', '.join(sorted(IMAGE_SUFFIXES))}.")
+        # A fixed shuffle (as the hub stores its splits): pictures of the first images show several classes.
+        files = [files[i] for i in torch.randperm(len(files), generator=torch.Generator().manual_seed(0))]
         images = decode_images([f for f, _ in files], shape, f"{self.root / split}")
         return Split(images, torch.tensor([index[c] for _, c in files], dtype=torch.int64)), classes
 
@@ -289,6 +294,7 @@ class HubSource(HFSource):
         return f"hub dataset {self.location}"
 
     def load(self):
+        log.info("Asking the Hugging Face hub for %s (HF_HUB_OFFLINE=1 skips the hub)", self.location)
         return quiet_datasets().load_dataset(self.location)
 
     def fingerprint(self) -> str:
@@ -297,11 +303,14 @@ class HubSource(HFSource):
 
 
 def quiet_datasets():
-    """The `datasets` module with its own progress bars and info messages off: minitrain reports progress itself."""
+    """The `datasets` module with its own progress bars, info messages and the hub client's retry warnings off:
+    minitrain reports progress itself, and a hub it cannot reach in one error message."""
     import datasets
+    import huggingface_hub
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+    huggingface_hub.utils.logging.set_verbosity_error()
     return datasets
 
 
