@@ -46,6 +46,10 @@ class ImageData:
 
 def find_source(cfg) -> Source:
     """The explicit `dataset.path`, else the system-wide copy, else the hub; set to decode as the config says."""
+    if cfg.channels not in (None, 1, 3):
+        raise DataError(f"dataset.channels={cfg.channels} must be 1 (grey), 3 (RGB) or null (from the data).")
+    if cfg.image_size is not None and cfg.image_size < 1:
+        raise DataError(f"dataset.image_size={cfg.image_size} must be a side in pixels, e.g. 32, or null (the images' own).")
     source = _where(cfg)
     source.shape = Shape(cfg.channels, cfg.image_size)
     source.columns = Columns(cfg.image_column, cfg.label_column)
@@ -63,6 +67,11 @@ def _where(cfg) -> Source:
             "parquet files or a save_to_disk folder), or dataset=hub dataset.hub_id=OWNER/NAME for a hub dataset."
         )
     return HubSource(cfg.hub_id)
+
+
+def safe_name(text: str) -> str:
+    """`text` as a plain file name: no folders (`../x`), no hidden files, nothing a shell or a file system minds."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip(".") or "dataset"
 
 
 def _not_found(cfg, error: Exception) -> DataError:
@@ -113,7 +122,8 @@ def load_image_data(cfg) -> ImageData:
         splits = list(choose_splits(cfg, source))
         shape, columns = source.shape, source.columns
         shape_key = f"{shape.channels or 'auto'}x{shape.image_size or 'auto'}"
-        key = "-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)), source.fingerprint()])
+        key = safe_name("-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)),
+                                  source.fingerprint()]))
     except DataError:
         raise
     except Exception as e:  # only the hub gets here: everything local raises DataError

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minitrain import interrupts
 from minitrain.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,20 @@ def _run(task: Callable, items: Sequence, description: str) -> list:
         bar = progress.add_task(description, total=len(items))
         if workers == 1:
             for k, (start, chunk) in enumerate(chunks):
+                interrupts.check()  # Ctrl-C stops a long decode between chunks
                 results[k] = task(start, chunk)
                 progress.advance(bar, len(chunk))
             return results
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+        try:
             futures = {pool.submit(task, start, chunk): k for k, (start, chunk) in enumerate(chunks)}
             for future in concurrent.futures.as_completed(futures):
+                interrupts.check()  # Ctrl-C stops a long decode between chunks
                 k = futures[future]
                 results[k] = future.result()
                 progress.advance(bar, len(chunks[k][1]))
+        finally:
+            pool.shutdown(cancel_futures=True)  # after an error or Ctrl-C, the chunks not started never start
     return results
 
 

@@ -4,6 +4,7 @@ the data when it has them, decoded tensors are cached by source, and a missing d
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -323,3 +324,12 @@ def test_a_hub_config_without_a_hub_id_or_a_path_says_what_to_give(cache_dir, co
     for dataset in ("hub", "folder"):
         with pytest.raises(DataError, match="give dataset.path=DIR.*dataset.hub_id=OWNER/NAME"):
             load_image_data(compose_config(f"dataset={dataset}").dataset)
+
+
+@pytest.mark.parametrize("override, fragment", [("dataset.channels=2", "must be 1 (grey), 3 (RGB)"),
+                                                ("dataset.image_size=0", "must be a side in pixels")])
+def test_a_channel_count_or_size_no_image_can_have_is_refused(override, fragment, tmp_path, fakes, colour, cache_dir,
+                                                              compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}", override).dataset)
