@@ -179,12 +179,12 @@ class FolderSource(Source):
 
     def class_names(self) -> list[str]:
         """The training split's class folders, sorted: label k is the k-th name (as torchvision's ImageFolder)."""
-        return sorted(p.name for p in (self.root / "train").iterdir() if p.is_dir())
+        return sorted(p.name for p in (self.root / "train").iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def images(self, split: str) -> list[tuple[Path, str]]:
         """(file, class name) for every image under <dir>/<split>/<class>/, in a fixed order."""
-        return [(f, c.name) for c in sorted(p for p in (self.root / split).iterdir() if p.is_dir())
-                for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+        return [(f, c.name) for c in sorted(p for p in (self.root / split).iterdir() if p.is_dir() and p.name[0] != ".")
+                for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and f.name[0] != "."]
 
     def fingerprint(self) -> str:
         return _files_fingerprint([f for s in self.split_names() for f, _ in self.images(s)])
@@ -241,10 +241,12 @@ class ParquetSource(HFSource):
         return any(root.rglob("*.parquet"))
 
     def shards(self) -> dict[str, list[Path]]:
-        """The parquet files by split, the split being the file name's first word (train-00000-of-00001.parquet)."""
+        """The parquet files by split: the file name's first word (train-00000-of-00001.parquet), or the folder's
+        name for numbered files (the hub's converted layout, train/0000.parquet)."""
         out: dict[str, list[Path]] = {}
         for p in sorted(self.root.rglob("*.parquet")):
-            out.setdefault(p.name.split("-")[0].split(".")[0], []).append(p)
+            split = p.parent.name if p.stem.isdigit() else p.name.split("-")[0].split(".")[0]
+            out.setdefault(split, []).append(p)
         return out
 
     def fingerprint(self) -> str:

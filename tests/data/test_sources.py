@@ -333,3 +333,23 @@ def test_a_channel_count_or_size_no_image_can_have_is_refused(override, fragment
     root = fakes.write_folder(tmp_path / "pics", colour)
     with pytest.raises(DataError, match=re.escape(fragment)):
         load_image_data(compose_config("dataset=folder", f"dataset.path={root}", override).dataset)
+
+
+def test_the_hubs_converted_parquet_layout_takes_its_split_names_from_the_folders(tmp_path, fakes, colour, cache_dir,
+                                                                                   compose_config):
+    flat = fakes.write_hub_parquet(tmp_path / "flat", colour) / "plain_text"
+    for split in ("train", "test"):  # plain_text/train/0000.parquet, as the hub's parquet conversion stores them
+        (flat / split).mkdir()
+        (flat / f"{split}-00000-of-00001.parquet").rename(flat / split / "0000.parquet")
+    data = load_image_data(compose_config("dataset=hub", f"dataset.path={tmp_path / 'flat'}").dataset)
+    assert (len(data.train.labels), len(data.valid.labels)) == (60, 20)
+
+
+def test_hidden_folders_and_files_in_an_image_folder_are_not_classes_or_images(tmp_path, fakes, colour, cache_dir,
+                                                                               compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    (root / "train" / ".ipynb_checkpoints").mkdir()
+    (root / "train" / ".ipynb_checkpoints" / "x.png").write_bytes(b"not an image")
+    (root / "train" / "class0" / "._00001.png").write_bytes(b"macOS resource fork, not an image")
+    data = load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
+    assert data.classes == fakes.class_names and len(data.train.labels) == 60
