@@ -6,7 +6,8 @@ import torch
 
 from minitrain.data.pixels import input_stats, to_input
 from minitrain.distributed import unwrap
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
+from minitrain.tasks import reconstructs
 from minitrain.reports.figures import image_grid, reconstruction_grid
 
 
@@ -15,10 +16,10 @@ class ImagesCallback(Callback):
     predictions.png after training (classification). All use the first `n_images` of each split,
     so pictures from different epochs and runs show the same items."""
 
-    order = 40
+    order = Order.IMAGES
 
-    def __init__(self, n_images: int = 36, task: str = "classification") -> None:
-        self.n_images, self.task = n_images, str(task)
+    def __init__(self, n_images: int = 36) -> None:
+        self.n_images = n_images
 
     def before_fit(self, learn) -> None:
         data = learn.dls.data
@@ -34,7 +35,7 @@ class ImagesCallback(Callback):
     def _predict_valid(self, learn) -> tuple[torch.Tensor, torch.Tensor]:
         """The first validation images in [0, 1], and the model's outputs for them (fed as the loaders feed it)."""
         images = self.data.valid.images[: self.n_images]
-        target = "labels" if self.task == "classification" else "images"
+        target = "images" if reconstructs(learn) else "labels"
         model = unwrap(learn.model)
         device = next(model.parameters()).device
         was_training = model.training
@@ -44,7 +45,7 @@ class ImagesCallback(Callback):
         return to_input(images), out
 
     def after_epoch(self, learn) -> None:
-        if learn.training or self.data is None or self.task != "reconstruction":
+        if learn.training or self.data is None or not reconstructs(learn):
             return
         images, out = self._predict_valid(learn)
         epoch = learn.epoch + 1
@@ -54,7 +55,7 @@ class ImagesCallback(Callback):
         )
 
     def after_fit(self, learn) -> None:
-        if self.data is None or self.task != "classification":
+        if self.data is None or reconstructs(learn):
             return
         images, out = self._predict_valid(learn)
         preds = out.argmax(dim=1)
