@@ -266,7 +266,7 @@ def test_the_users_own_data_is_named_after_its_folder_never_after_a_built_in_dat
                                                                                       cache_dir, compose_config):
     from minitrain.data import fill_from_data
 
-    root = fakes.write_parquet(tmp_path / "mnist", fake_data)  # the user called their folder mnist
+    root = fakes.write_hub_parquet(tmp_path / "mnist", fake_data)  # the user called their folder mnist
     cfg = compose_config("dataset=hub", f"dataset.path={root}")
     data = load_image_data(cfg.dataset)
     fill_from_data(cfg.dataset, data)
