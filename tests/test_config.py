@@ -25,7 +25,8 @@ from minitrain.models import CNN, MLP, Autoencoder, ResNet
 from minitrain.build import build, build_callbacks, build_model, named_callbacks
 from minitrain.train import check_config
 
-DATASETS = ["mnist", "fashion_mnist"]
+DATASETS = ["mnist", "fashion_mnist", "cifar10"]  # their shape is in the config
+DATA_SHAPED = ["folder", "hub"]  # their shape comes from the data (tests/data/test_sources.py)
 MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "autoencoder": Autoencoder, "autoencoder_lesson": Autoencoder}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -40,7 +41,7 @@ GROUP_OPTIONS = sorted(
 def test_the_config_tree_has_the_documented_groups():
     assert {"dataset", "model", "optimizer"} <= {group for group, _ in GROUP_OPTIONS}
     assert {(g, o) for g, o in GROUP_OPTIONS if g in ("dataset", "model", "optimizer")} == {
-        ("dataset", d) for d in DATASETS} | {("model", m) for m in MODELS} | {("optimizer", o) for o in OPTIMIZERS}
+        ("dataset", d) for d in DATASETS + DATA_SHAPED} | {("model", m) for m in MODELS} | {("optimizer", o) for o in OPTIMIZERS}
 
 
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
@@ -59,8 +60,8 @@ def test_every_option_of_every_group_composes_and_builds(dataset, model, optimiz
     opt = build("optimizer", cfg.optimizer)(net.parameters())
     assert type(opt) is OPTIMIZERS[optimizer]
     assert opt.param_groups[0]["lr"] == cfg.optimizer.lr
-    x = torch.rand(2, 1, cfg.dataset.image_size, cfg.dataset.image_size)
-    expected = (2, 1, 28, 28) if model.startswith("autoencoder") else (2, cfg.dataset.num_classes)
+    x = torch.rand(2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
+    expected = x.shape if model.startswith("autoencoder") else (2, cfg.dataset.num_classes)
     assert net(x).shape == expected
 
 

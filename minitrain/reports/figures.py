@@ -23,8 +23,9 @@ def _save(fig: Figure, path: Path) -> None:
 
 def image_grid(path: Path, images, titles: Sequence[str] = (), wrong: Sequence[bool] = (), cols: int = 6,
                suptitle: str = "") -> None:
-    """Grayscale images (N x H x W: integers 0..255 or floats in [0, 1]) in a grid, each under its title;
-    `wrong` ones in red. Always light on black, as the datasets store them, whichever the number type."""
+    """Grey (N x H x W) or colour (N x H x W x 3) images, integers 0..255 or floats in [0, 1], in a grid, each
+    under its title; `wrong` ones in red. Grey is always light on black, as the datasets store it, whichever
+    the number type."""
     n = len(images)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(cols * 1.5, rows * 1.7))
