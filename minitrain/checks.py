@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from minitrain import distributed
 from minitrain.errors import ConfigError
+from minitrain.search import metric_names
 
 _SIZE_KEYS = ("hidden", "depth", "num_classes", "image_size", "in_channels")  # model keys that count something
 
@@ -30,8 +31,9 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"loader.batch_size={cfg.loader.batch_size} must be at least 1")
     if cfg.loader.valid_batch_size is not None and cfg.loader.valid_batch_size < 1:
         problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
-    if not (cfg.optimizer.lr > 0 and math.isfinite(cfg.optimizer.lr)):
-        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
+    lr = cfg.optimizer.get("lr")  # a user's own optimizer config may leave it out
+    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
+        problems.append(f"optimizer.lr={lr} must be a positive number, e.g. optimizer.lr=0.1")
     if not 0 <= cfg.seed < 2**64:
         problems.append(f"seed={cfg.seed} must be between 0 and 2**64 - 1 (torch's generators take 64 bits)")
     if cfg.trainer.precision not in ("fp32", "bf16", "fp16"):  # minitrain.build.PRECISION's keys
@@ -44,7 +46,7 @@ def check_config(cfg: DictConfig) -> None:
             f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
             f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
         )
-    problems += recipe_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
+    problems += recipe_problems(cfg) + task_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
     built = {"model": cfg.model, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "augment": cfg.augment,
              **{f"{group}.{name}": node for group in ("callbacks", "logger")
                 for name, node in cfg[group].items() if isinstance(node, DictConfig)}}
@@ -82,6 +84,19 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
         problems.append("lr_find=true runs in one process (each rank would stop at its own batch): "
                         "start it without torchrun")
     return problems
+
+
+def task_problems(cfg: DictConfig) -> list[str]:
+    """The model's task (a plain string in a user's own model config) and the metric a search optimises."""
+    from minitrain.tasks import TASKS
+
+    task = str(cfg.model.task)
+    if task not in TASKS:
+        return [f"model.task={task} must be one of {', '.join(TASKS)}"]
+    if cfg.optimized_metric is not None and cfg.optimized_metric not in metric_names(task):
+        return [f"optimized_metric={cfg.optimized_metric} must be one of {', '.join(metric_names(task))} "
+                "(or null: the task's best-epoch metric)"]
+    return []
 
 
 def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:

@@ -16,6 +16,7 @@ from minitrain.distributed import worker_argv
 from minitrain.errors import MinitrainError, fail
 from minitrain.hydra_callbacks import CheckOutputDir, SweepReport
 from minitrain.resume import resume_argv
+from minitrain.search import optuna_argv
 
 
 def config_dir() -> str:
@@ -29,31 +30,56 @@ register_configs()
 
 
 @hydra.main(version_base=None, config_path=config_dir(), config_name="config")
-def _train(cfg: DictConfig) -> dict:
+def _train(cfg: DictConfig) -> float:
+    """One job; returns the number a hyper-parameter search optimises (minitrain/search.py)."""
     from minitrain.run import run_job  # torch loads here, once a run really starts
+    from minitrain.search import objective
 
-    return run_job(cfg)
+    return objective(run_job(cfg), str(cfg.model.task), cfg.optimized_metric)
+
+
+def versions() -> str:
+    """minitrain's version, and those of the libraries that decide what a run does."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from minitrain import __version__
+
+    def of(name: str) -> str:
+        try:
+            return version(name)  # read from the installed metadata: `--version` does not import torch
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"minitrain {__version__} (torch {of('torch')}, Hydra {of('hydra-core')}, Python {sys.version.split()[0]})"
+
+
+def check_plugins(argv: list[str]) -> None:
+    """A plugin group option whose plugin is not installed: say which extra brings it."""
+    import importlib.util
+
+    for arg in argv:
+        if arg.startswith("hydra/sweeper=optuna") and not importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper"):
+            fail('hydra/sweeper=optuna needs the Optuna sweeper: pip install "minitrain[scale]" '
+                 '(or pip install hydra-optuna-sweeper).')
 
 
 def main() -> None:
     """Console-script entry point."""
+    if "--version" in sys.argv[1:]:
+        print(versions())
+        return
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
-        from hydra.errors import HydraException
+        from minitrain.help import print_help
 
-        from minitrain.help import help_text
-
-        try:
-            print(help_text(Path(config_dir()), [a for a in sys.argv[1:] if a not in ("--help", "-h")]))
-        except HydraException as e:
-            print(f"{e}{f' ({e.__cause__})' if e.__cause__ else ''}", file=sys.stderr)
-            sys.exit(2)
+        print_help(config_dir(), [a for a in sys.argv[1:] if a not in ("--help", "-h")])
         return
     for arg in sys.argv[1:]:
         if not arg.isprintable() or not _utf8(arg):
             fail(f"The argument {arg!r} holds bytes that are not UTF-8 text (or control characters), which Hydra "
                  "cannot read: rename the file or folder it names, or pass a path without them.")
+    check_plugins(sys.argv[1:])
     try:
-        sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
+        sys.argv[1:] = optuna_argv(worker_argv(resume_argv(sys.argv[1:])))
     except MinitrainError as e:
         fail(str(e), e.exit_code)
     # configs/hydra/launcher/submitit_slurm.yaml replaces the plugin's config of that name on purpose; Hydra

@@ -9,7 +9,9 @@ from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
+
+from minitrain.search import direction
 
 
 class _Choice(str, Enum):
@@ -164,8 +166,10 @@ class LoaderConfig:
 @dataclass
 class Config:
     dataset: DatasetConfig = MISSING
-    model: ModelConfig = MISSING
-    optimizer: OptimizerConfig = MISSING
+    # model and optimizer are open: an option that names a schema in its defaults list (every built-in one
+    # does) is typed by it; a user's own option (any class, its own keys) is not, and trains as written.
+    model: Any = field(default_factory=lambda: {"task": "classification"})
+    optimizer: Any = field(default_factory=lambda: {"_partial_": True})
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -176,10 +180,13 @@ class Config:
     seed: int = 42
     resume: Optional[str] = None
     lr_find: bool = False
+    optimized_metric: Optional[str] = None
 
 
 def register_configs() -> None:
-    """Make the schemas available to the YAML files' defaults lists (`- /schema/...`)."""
+    """Make the schemas available to the YAML files' defaults lists (`- /schema/...`), and the
+    `minitrain.direction` resolver to an Optuna search (minitrain/search.py)."""
+    OmegaConf.register_new_resolver("minitrain.direction", direction, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="schema", name="dataset", node=DatasetConfig)

@@ -1,14 +1,18 @@
 """`minitrain --help`: the config groups with their options and the composed config, in well under a second.
 
-Hydra's own --help enumerates every group, its own included, and takes seconds; this one reads
-the config tree's folders and composes the config once. `--hydra-help` still shows Hydra's flags.
+Hydra's own --help enumerates every group, its own included, and takes seconds; this one lists the
+groups on the search path (minitrain's, and those of -cd and hydra.searchpath folders) and composes
+the config once. `--hydra-help` still shows Hydra's flags.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import argparse
+import os
+import sys
 
-import yaml
+from hydra.core.object_type import ObjectType
+from hydra.errors import SearchPathException
 
 USAGE = """\
 minitrain: train small image models from the command line (Hydra configs, a callback-driven Learner).
@@ -18,6 +22,9 @@ Usage:
   minitrain -m KEY=V1,V2 [KEY=V3,V4]     sweep every combination (Hydra multirun); writes sweep.csv and sweep.png
   minitrain resume=RUN_DIR [KEY=VALUE]   continue an interrupted run from its last checkpoint
   minitrain --cfg job [KEY=VALUE ...]    print the composed config and stop
+  minitrain -cd MYCONF model=MINE        use the configs in MYCONF too (your own models, optimizers, presets)
+  minitrain hparams_search=cnn_optuna    an Optuna search (pip install "minitrain[scale]"); writes optimization_results.yaml
+  minitrain --version                    minitrain's version, and torch's and Hydra's
   minitrain --hydra-help                 Hydra's own flags: --info, -m, shell completion, ...
 
 Examples:
@@ -27,31 +34,65 @@ Examples:
 """
 
 
-def default_choices(config_dir: Path) -> dict[str, str]:
-    """The option config.yaml's defaults list picks in each group."""
-    defaults = yaml.safe_load((config_dir / "config.yaml").read_text()).get("defaults", [])
-    return {k: str(v) for entry in defaults if isinstance(entry, dict) for k, v in entry.items() if "/" not in k and " " not in k}
+def load_hydra(config_dir: str, args: argparse.Namespace):
+    """Hydra's config loader for the tree the command line names: -cp/-cn choose the primary config as in
+    @hydra.main, -cd puts the user's folder first, hydra.searchpath=[...] adds more."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+
+    from minitrain import cli
+
+    search_path = create_automatic_config_search_path(cli.__file__, None, args.config_path or config_dir)
+    if args.config_dir is not None:  # as Hydra's own -cd does (hydra/_internal/utils.py)
+        user_dir = os.path.abspath(args.config_dir)
+        if not os.path.isdir(user_dir):
+            raise SearchPathException(f"Additional config directory '{user_dir}' not found")
+        search_path.prepend(provider="command-line", path=f"file://{user_dir}", anchor=SearchPathQuery(provider="schema"))
+    GlobalHydra.instance().clear()
+    return Hydra.create_main_hydra2(task_name="minitrain", config_search_path=search_path)
 
 
-def config_groups(config_dir: Path) -> dict[str, list[str]]:
-    """Each group folder (Hydra's own left out) with its options."""
+def config_groups(hydra, config_name: str, overrides: list[str]) -> dict[str, list[str]]:
+    """Each group on the search path (Hydra's own and the schemas left out) with its options, the user's among them."""
+    loader = hydra.config_loader
+    groups = loader.get_group_options("", results_filter=ObjectType.GROUP, config_name=config_name, overrides=overrides)
     return {
-        d.name: sorted(p.stem for p in d.glob("*.yaml"))
-        for d in sorted(config_dir.iterdir())
-        if d.is_dir() and d.name != "hydra"
+        group: loader.get_group_options(group, config_name=config_name, overrides=overrides)
+        for group in sorted(groups) if group not in ("hydra", "schema")
     }
 
 
-def help_text(config_dir: Path, overrides: list[str]) -> str:
-    from hydra import compose, initialize_config_dir
+def help_text(config_dir: str, argv: list[str]) -> str:
+    """Usage, the groups with their options (* marks the one chosen), and the config the command line composes."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    chosen = default_choices(config_dir)
-    lines = [USAGE, "Config groups (GROUP=OPTION; * marks the default):"]
-    for group, options in config_groups(config_dir).items():
+    args = get_args_parser().parse_args(argv)
+    config_name = args.config_name or "config"
+    hydra = load_hydra(config_dir, args)
+    mode = RunMode.MULTIRUN if args.multirun else RunMode.RUN
+    # a bad override raises Hydra's own error (see print_help); a sweep's overrides are left unapplied (-m)
+    cfg = hydra.compose_config(config_name, args.overrides, run_mode=mode, from_shell=True)
+    chosen = cfg.hydra.runtime.choices
+    lines = [USAGE, "Config groups (GROUP=OPTION; * marks the one chosen):"]
+    for group, options in config_groups(hydra, config_name, args.overrides).items():
         marked = [f"{o}*" if chosen.get(group) == o else o for o in options]
-        lines.append(f"  {group + ':':<11} {', '.join(marked)}")
-    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
-        cfg = compose("config", overrides=overrides)  # a bad override raises Hydra's own error (see cli.main)
-    lines += ["", "Config (every key can be overridden; see the comments in configs/):", "", OmegaConf.to_yaml(cfg)]
+        lines.append(f"  {group + ':':<15} {', '.join(marked)}")
+    job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    lines += ["", "Config (every key can be overridden; see the comments in configs/):", "", OmegaConf.to_yaml(job)]
     return "\n".join(lines)
+
+
+def print_help(config_dir: str, argv: list[str]) -> None:
+    """Print the help; a command line that does not compose gets Hydra's message and exit code 2."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        print(help_text(config_dir, argv))
+    except (HydraException, OmegaConfBaseException) as e:
+        print(f"{e}{f' ({e.__cause__})' if e.__cause__ else ''}", file=sys.stderr)
+        sys.exit(2)

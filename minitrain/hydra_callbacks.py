@@ -123,4 +123,4 @@ def _print_table(rows: list[dict], sweep_dir: Path, written: list[Path]) -> None
         table.add_row(*(f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns))
     console = Console()
     console.print(table)
-    console.print(f"Wrote {' and '.join(map(str, written))}", soft_wrap=True)
+    console.print(f"Wrote {', '.join(map(str, written))}", soft_wrap=True)

@@ -285,11 +285,12 @@ def pytest_collection_modifyitems(config, items) -> None:
 # The CLI, in a subprocess ----------------------------------------------------------------------
 
 
-def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
+def cli_env(tmp: Path, checkout: bool = True, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: caches in `tmp`, the hub off, no colour codes, no full tracebacks."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    # This checkout's code, whether or not it is installed; a test's own modules (extra PYTHONPATH) first.
-    paths = [extra.pop("PYTHONPATH", None), str(REPO), os.environ.get("PYTHONPATH")]
+    # This checkout's code (unless `checkout` is false), whether or not it is installed; a test's own modules
+    # (extra PYTHONPATH) first.
+    paths = [extra.pop("PYTHONPATH", None), str(REPO) if checkout else None, os.environ.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.update(
         MINITRAIN_CACHE=str(tmp / "minitrain-cache"),
@@ -305,12 +306,15 @@ def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_minitrain(tmp: Path, *args: str, script: bool = False, timeout: float = 120, **env: str):
-    """The CompletedProcess of `python -m minitrain args` (or the `minitrain` script) run in `tmp`."""
+def run_minitrain(tmp: Path, *args: str, script: bool = False, program: str | None = None, timeout: float = 120,
+                  **env: str):
+    """The CompletedProcess of `python -m minitrain args` (or the `minitrain` script; or `program`, another
+    installation's script, run without this checkout on PYTHONPATH) run in `tmp`."""
     tmp.mkdir(parents=True, exist_ok=True)
     command = [shutil.which("minitrain") or "minitrain"] if script else [sys.executable, "-m", "minitrain"]
     return subprocess.run(
-        [*command, *args], cwd=tmp, env=cli_env(tmp, **env), capture_output=True, text=True, timeout=timeout,
+        [*([program] if program else command), *args], cwd=tmp, env=cli_env(tmp, checkout=program is None, **env),
+        capture_output=True, text=True, timeout=timeout,
     )
 
 
@@ -336,7 +340,8 @@ def finish(proc: subprocess.Popen, tmp: Path, timeout: float = 300) -> subproces
 
 @pytest.fixture(scope="session")
 def run_cli():
-    """run_cli(tmp, *args, script=False, **env) -> CompletedProcess of `python -m minitrain args` (or `minitrain`)."""
+    """run_cli(tmp, *args, script=False, program=None, **env) -> CompletedProcess of `python -m minitrain args`
+    (or `minitrain`, or another installation's `program`)."""
     return run_minitrain
 
 

@@ -85,8 +85,8 @@ class SummaryCallback(Callback):
 
     order = Order.SUMMARY
 
-    def __init__(self, dataset: str = "", model: str = "") -> None:
-        self.dataset, self.model = dataset, model
+    def __init__(self, dataset: str = "", model: str = "", model_class: str = "") -> None:
+        self.dataset, self.model, self.model_class = dataset, model, model_class
         self.started = time.perf_counter()  # reset in before_fit; set here for a fit that fails before it
 
     def before_fit(self, learn) -> None:
@@ -108,6 +108,7 @@ class SummaryCallback(Callback):
             **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
             "dataset": self.dataset,
             "model": self.model,
+            "model_class": self.model_class,
             "task": spec.name if spec is not None else None,
             "device": str(next(learn.model.parameters()).device),
             "parameters": sum(p.numel() for p in learn.model.parameters()),

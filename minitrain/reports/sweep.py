@@ -13,7 +13,7 @@ from minitrain.reports.files import write_csv
 from minitrain.tasks import all_columns
 
 METRIC_COLUMNS = all_columns()  # every task's history columns (minitrain.tasks): a new metric shows up here too
-_REPORT_COLUMNS = {"job", "status", "wall_seconds", "error", "run_dir", *METRIC_COLUMNS}
+_REPORT_COLUMNS = {"job", "status", "model_class", "wall_seconds", "error", "run_dir", *METRIC_COLUMNS}
 
 
 def _number(text: str) -> float | None:
@@ -36,6 +36,8 @@ def collect_jobs(sweep_dir: Path) -> list[dict]:
             summary = json.loads((job_dir / "summary.json").read_text())
         except (OSError, ValueError):
             summary = {"status": "failed", "error": "the job left no summary.json (it was killed, or crashed early)"}
+        row.setdefault("model", summary.get("model"))  # the model's option name (a column of its own unless swept)
+        row["model_class"] = summary.get("model_class")  # and the class it built, e.g. mymodels.Net
         row["status"] = summary.get("status", "failed")
         row.update({k: v for k, v in (summary.get("final") or {}).items() if k in METRIC_COLUMNS})
         row["best_epoch"] = summary.get("best_epoch")
@@ -58,19 +60,21 @@ def swept_columns(rows: list[dict]) -> list[str]:
 
 
 def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
-    """Write sweep.csv and sweep.png into `sweep_dir`; return the rows and the files written (no sweep.png
-    when no job has a final metric to plot)."""
+    """Write sweep.csv and sweep.png into `sweep_dir`; return the rows and the report files there (no sweep.png
+    when no job has a final metric to plot; Optuna's optimization_results.yaml when a search wrote one)."""
     rows = collect_jobs(sweep_dir)
     if not rows:
         return rows, []
     override_keys = override_columns(rows)
-    columns = ["job", *override_keys, "status", *[c for c in METRIC_COLUMNS if any(c in r for r in rows)],
+    columns = ["job", *override_keys, "model_class", "status", *[c for c in METRIC_COLUMNS if any(c in r for r in rows)],
                "best_epoch", *sorted({k for r in rows for k in r if k.startswith("best_") and k != "best_epoch"}),
                "wall_seconds", "error", "run_dir"]
     written = [sweep_dir / "sweep.csv"]
     write_csv(written[0], rows, columns)
     if _plot(sweep_dir / "sweep.png", rows):
         written.append(sweep_dir / "sweep.png")
+    if (sweep_dir / "optimization_results.yaml").is_file():  # an Optuna search's best trial, written by the plugin
+        written.append(sweep_dir / "optimization_results.yaml")
     return rows, written
 
 
