@@ -18,6 +18,9 @@ Usage:
   minitrain -m KEY=V1,V2 [KEY=V3,V4]     sweep every combination (Hydra multirun); writes sweep.csv and sweep.png
   minitrain resume=RUN_DIR [KEY=VALUE]   continue an interrupted run from its last checkpoint
   minitrain --cfg job [KEY=VALUE ...]    print the composed config and stop
+  minitrain eval run=RUN_DIR             measure a checkpoint again: eval.json, confusion matrix, top losses
+  minitrain predict run=RUN_DIR inputs=PATH   predict on image files: predictions.csv, predictions.png
+  minitrain export run=RUN_DIR           the model as a torch.export program (model.pt2)
   minitrain --hydra-help                 Hydra's own flags: --info, -m, shell completion, ...
 
 Examples:

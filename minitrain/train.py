@@ -21,6 +21,7 @@ from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
 from minitrain.errors import ConfigError
 from minitrain.learner import Callback, Learner
+from minitrain.runs import plain_config
 from minitrain.tasks import TASKS, build_loss
 
 
@@ -53,6 +54,9 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     else:
         schedule = [build("scheduler", cfg.scheduler)] if cfg.scheduler._target_ else []
         callbacks = [*core, *schedule, *build_callbacks(cfg.callbacks)]
+    for cb in callbacks:
+        if isinstance(cb, CheckpointCallback):
+            cb.config = plain_config(cfg)  # checkpoints carry their config, so eval and predict need nothing else
     run_dir = run_dir if rank.is_main else None  # only rank 0 writes the run directory
     loss = build_loss(task, cfg.trainer.label_smoothing)
     learner = Learner(model, dls, loss, build("optimizer", cfg.optimizer), callbacks, run_dir=run_dir)

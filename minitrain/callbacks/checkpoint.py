@@ -14,6 +14,7 @@ from minitrain.distributed import unwrap
 from minitrain.errors import CheckpointWriteError, ResumeError
 from minitrain.learner import Callback
 from minitrain.reports.files import write_atomic
+from minitrain.runs import describe
 from minitrain.tasks import TASKS
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class CheckpointCallback(Callback):
         self.spec = TASKS[str(task)]
         self.resume_from = Path(resume) / "checkpoints" / "last.pt" if resume else None
         self.best: float | None = None
+        self.config: dict | None = None  # the run's composed config as plain data; train() sets it
 
     def before_fit(self, learn) -> None:
         if self.resume_from is not None:
@@ -105,6 +107,7 @@ class CheckpointCallback(Callback):
             "history": list(learn.history),
             "best": self.best,
             "rng": rng_states(),
+            "describe": describe(self.config, learn.dls.data),  # config, classes, input format: eval, predict
         }
         try:
             write_atomic(folder / "last.pt", lambda f: torch.save(state, f), mode="wb")

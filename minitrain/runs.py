@@ -1,0 +1,122 @@
+"""Read a run directory back: what its checkpoints describe, which checkpoint to use, and whether it is complete.
+
+Light at import (no torch), because the `minitrain` command asks `completed_run` before anything trains.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from minitrain.errors import MinitrainError
+
+FORMAT = 1  # the checkpoint's "describe" layout; raise it when a change would break older readers
+KNOWN = ("best", "last")
+
+
+class RunError(MinitrainError):
+    """A run directory, checkpoint or input that eval, predict, export or load_run cannot use."""
+
+
+def plain_config(cfg) -> dict[str, Any]:
+    """The composed config as plain data (resolved where it can be), which `weights_only=True` loads."""
+    from omegaconf import OmegaConf
+
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    except Exception:  # an interpolation that needs Hydra's job context (a Learner driven from Python)
+        config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    path = config.get("dataset", {}).get("path")
+    if path:  # relative to where training started; eval may start somewhere else
+        config["dataset"]["path"] = str(Path(path).expanduser().resolve())
+    return config
+
+
+def describe(config: dict[str, Any] | None, data) -> dict[str, Any]:
+    """What a checkpoint needs to be used without its run: config, class names, input format, versions."""
+    import torch
+
+    import minitrain
+
+    shape = [int(s) for s in data.train.images.shape[1:]] if data is not None else []
+    dataset = (config or {}).get("dataset", {})
+    channels = dataset.get("channels") or (1 if len(shape) == 2 else min(shape[0], shape[-1]) if shape else 1)
+    return {
+        "format": FORMAT,
+        "minitrain": getattr(minitrain, "__version__", "unknown"),
+        "torch": str(torch.__version__),  # a str subclass that weights_only=True refuses
+        "config": config,
+        "task": str((config or {}).get("model", {}).get("task", "classification")),
+        "classes": [str(c) for c in getattr(data, "classes", [])],
+        "input": {
+            "stored_shape": shape,  # one decoded image as the data splits hold it: H x W (grey) or with channels
+            "channels": int(channels),  # 1: grey; 3: colour
+            "height": shape[-2] if len(shape) == 2 else int(dataset.get("image_size", 0)),
+            "width": shape[-1] if len(shape) == 2 else int(dataset.get("image_size", 0)),
+            "preprocess": "uint8 pixels / 255 -> float32 in [0, 1], N x C x H x W",
+        },
+    }
+
+
+def find_run(path: str | Path) -> Path:
+    """`path` as a run directory (one with checkpoints/), or a RunError saying what it is instead."""
+    run_dir = Path(path).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise RunError(f"run={run_dir} does not exist. Give a run directory, e.g. run=outputs/2026-01-31/12-00-00.")
+    if not (run_dir / "checkpoints").is_dir():
+        what = "a run that ended before its first epoch" if (run_dir / ".hydra").is_dir() else "not a minitrain run"
+        raise RunError(f"run={run_dir} is {what}: it has no checkpoints/ folder. Give the folder of a run that "
+                       "finished at least one epoch, e.g. run=outputs/2026-01-31/12-00-00.")
+    return run_dir
+
+
+def checkpoint_file(run_dir: Path, which: str) -> Path:
+    """checkpoints/best.pt or last.pt of `run_dir`, or the checkpoint file `which` names."""
+    path = run_dir / "checkpoints" / f"{which}.pt" if which in KNOWN else Path(which).expanduser()
+    if path.is_file():
+        return path
+    there = sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt"))
+    raise RunError(f"checkpoint={which}: {path} does not exist. {run_dir / 'checkpoints'} holds: "
+                   f"{', '.join(there) or 'nothing'}. Use checkpoint=best, checkpoint=last or a .pt file's path.")
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents, loaded as plain data; a RunError if it cannot be used outside its run."""
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        lines = str(e).splitlines() or [""]
+        reason = next((line.strip() for line in lines if "Unsupported global" in line), lines[0])[:300]
+        raise RunError(f"The checkpoint {path} cannot be read as plain data ({type(e).__name__}: {reason}). "
+                       "It is corrupt, not a minitrain checkpoint, or holds objects that only unpickling could "
+                       "rebuild.") from None
+    info = state.get("describe") if isinstance(state, dict) else None
+    if not isinstance(info, dict) or not info.get("config"):
+        raise RunError(f"The checkpoint {path} does not describe itself (no config, class names or input format): "
+                       "it was written by an older minitrain. Train the run again to use it with eval, predict or export.")
+    if info.get("format", 0) > FORMAT:
+        raise RunError(f"The checkpoint {path} was written by minitrain {info.get('minitrain')} in a newer format "
+                       f"({info['format']}; this minitrain reads up to {FORMAT}). Upgrade minitrain.")
+    return state
+
+
+def completed_run(argv: list[str]) -> str | None:
+    """For `minitrain resume=DIR` on a run that already finished every epoch asked for: the message to show."""
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    epochs = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("trainer.epochs=")]
+    if not given or not given[-1]:
+        return None
+    run_dir = Path(given[-1]).expanduser().resolve()
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        done = int(summary["epochs_completed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # not finished, or not a run: resume itself says what is wrong
+    wanted = int(epochs[-1]) if epochs and epochs[-1].isdigit() else None
+    if summary.get("status") != "completed" or (wanted is not None and wanted > done):
+        return None
+    return (f"{run_dir} already completed its {done} epochs; nothing to resume. "
+            f"To train it longer, ask for more epochs: minitrain resume={run_dir} trainer.epochs={done + 5}")
