@@ -126,7 +126,8 @@ def to_stored_array(image, input_info: dict[str, Any]) -> np.ndarray:
     channels, height, width = input_info["channels"], input_info["height"], input_info["width"]
     image = image.convert("L" if channels == 1 else "RGB")
     if image.size != (width, height):
-        image = image.resize((width, height), Image.Resampling.BILINEAR)  # squeezed to the size trained on
+        # Squeezed to the size trained on: shrinking averages the pixels each new one covers, enlarging interpolates.
+        image = image.resize((width, height), Image.Resampling.BOX if image.width >= width else Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     shape = list(input_info["stored_shape"])
     if channels > 1 and shape and shape[0] == channels:

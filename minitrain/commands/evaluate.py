@@ -64,7 +64,7 @@ def run(opts: Options) -> None:
     data = load_image_data(dataset)
     split = data.valid if opts.split == "valid" else data.train
     split_name = dataset.valid_split if opts.split == "valid" else dataset.train_split
-    report = measure(loaded, split, data.classes, prefix=opts.split)
+    report = measure(loaded, split, loaded.classes, prefix=opts.split)  # the names the model learned
     report.update(checkpoint=str(loaded.checkpoint), epoch=loaded.epoch, split=opts.split, split_name=split_name,
                   data_source=data.source)
     if opts.split == "valid" and not opts.dataset.path:
