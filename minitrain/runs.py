@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from minitrain.errors import MinitrainError
 
 FORMAT = 1  # the checkpoint's "describe" layout; raise it when a change would break older readers
@@ -73,11 +75,13 @@ def find_run(path: str | Path) -> Path:
 
 def checkpoint_file(run_dir: Path, which: str) -> Path:
     """checkpoints/best.pt or last.pt of `run_dir`, or the checkpoint file `which` names."""
-    path = run_dir / "checkpoints" / f"{which}.pt" if which in KNOWN else Path(which).expanduser()
-    if path.is_file():
-        return path
-    there = sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt"))
-    raise RunError(f"checkpoint={which}: {path} does not exist. {run_dir / 'checkpoints'} holds: "
+    folder = run_dir / "checkpoints"
+    candidates = [folder / f"{which}.pt"] if which in KNOWN else [Path(which).expanduser(), folder / which]
+    for path in candidates:  # best or last; else a path, or a file in checkpoints/
+        if path.is_file():
+            return path
+    there = sorted(p.name for p in folder.glob("*.pt"))
+    raise RunError(f"checkpoint={which} does not exist. {folder} holds: "
                    f"{', '.join(there) or 'nothing'}. Use checkpoint=best, checkpoint=last or a .pt file's path.")
 
 
@@ -113,10 +117,12 @@ def completed_run(argv: list[str]) -> str | None:
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
         done = int(summary["epochs_completed"])
-    except (OSError, ValueError, KeyError, TypeError):
+        # The epochs its last start asked for: a resume with more epochs that died leaves the old summary behind.
+        planned = int(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["trainer"]["epochs"])
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return None  # not finished, or not a run: resume itself says what is wrong
-    wanted = int(epochs[-1]) if epochs and epochs[-1].isdigit() else None
-    if summary.get("status") != "completed" or (wanted is not None and wanted > done):
+    wanted = int(epochs[-1]) if epochs and epochs[-1].isdigit() else planned
+    if summary.get("status") != "completed" or done < max(wanted, planned):
         return None
-    return (f"{run_dir} already completed its {done} epochs; nothing to resume. "
+    return (f"{run_dir} already completed its {done} epoch{'s' if done != 1 else ''}; nothing to resume. "
             f"To train it longer, ask for more epochs: minitrain resume={run_dir} trainer.epochs={done + 5}")

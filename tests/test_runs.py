@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import minitrain
-from minitrain.runs import FORMAT, RunError, checkpoint_file, find_run, read_checkpoint
+from minitrain.runs import FORMAT, RunError, checkpoint_file, completed_run, find_run, read_checkpoint
 
 
 @pytest.mark.parametrize("which", ["last", "best"])
@@ -66,3 +66,16 @@ def test_resume_of_a_completed_run_says_so_and_touches_nothing(trained_runs, run
     assert f"minitrain resume={run_dir} trainer.epochs=7" in proc.stdout
     assert fakes.tree_state(run_dir) == before
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
+
+
+def test_a_run_whose_last_start_asked_for_more_epochs_than_it_completed_is_resumed(tmp_path):
+    """Completed with 2 epochs, resumed with trainer.epochs=4 and killed in epoch 3: summary.json still says
+    completed, but .hydra/config.yaml asks for 4, so resume= must go on."""
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("trainer:\n  epochs: 4\n")
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "completed", "epochs_completed": 2}))
+    assert completed_run([f"resume={tmp_path}"]) is None
+    assert completed_run([f"resume={tmp_path}", "trainer.epochs=2"]) is None
+    (tmp_path / ".hydra" / "config.yaml").write_text("trainer:\n  epochs: 2\n")
+    assert "already completed its 2 epochs" in completed_run([f"resume={tmp_path}"])
+    assert completed_run([f"resume={tmp_path}", "trainer.epochs=3"]) is None

@@ -50,5 +50,8 @@ def run_command(name: str, argv: list[str]) -> None:
         module.run(options)
     except MinitrainError as e:
         fail(str(e), e.exit_code)
+    except OSError as e:  # a report folder that cannot be written (read-only run, full disk)
+        where = f" {e.filename}" if e.filename else ""
+        fail(f"minitrain {name}: cannot write{where}: {e.strerror or e}. Choose another folder with out=FOLDER.")
     except KeyboardInterrupt:
         sys.exit(130)

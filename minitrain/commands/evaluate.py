@@ -53,6 +53,8 @@ def run(opts: Options) -> None:
     """Evaluate, write the report files, print a summary and the report folder."""
     if opts.split not in ("valid", "train"):
         raise RunError(f"split={opts.split}: give split=valid (the split the run validated on) or split=train.")
+    if opts.top_losses < 0:
+        raise RunError(f"top_losses={opts.top_losses}: give how many images top_losses.png shows, 0 or more.")
     from minitrain.api import load_run
     from minitrain.commands.measure import measure, print_report, write_report
     from minitrain.data import load_image_data

@@ -84,26 +84,31 @@ def displayable(images: torch.Tensor) -> np.ndarray:
 
 def write_report(out: Path, report: dict[str, Any], loaded, split: Split, top: int) -> None:
     """eval.json and the figures into `out` (the report's private `_` entries are used here, not saved)."""
-    classes = report.get("confusion_matrix", {}).get("classes", [])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "top_losses.png").unlink(missing_ok=True)  # a figure from an earlier eval would mislead
     if report["task"] == "classification":
-        worst = most_wrong(report["_out"], split.labels, top)
-        report["top_losses"] = [{**w, "prediction": classes[w["prediction"]], "true": classes[w["true"]]} for w in worst]
-        acc = report[f"{report['split']}_accuracy"]
-        confusion_matrix_figure(out / "confusion_matrix.png", np.array(report["confusion_matrix"]["counts"]), classes,
-                                title=f"{report['split']} split, epoch {report['epoch']}: accuracy {acc:.2%}")
-        titles = [f"{w['prediction']} ({w['probability']:.2f})\ntrue: {w['true']}" for w in report["top_losses"]]
-        index = [w["index"] for w in report["top_losses"]]
-        (out / "top_losses.png").unlink(missing_ok=True)  # a figure from an earlier eval would mislead
-        if index:
-            top_losses_figure(out / "top_losses.png", displayable(split.images[index]), titles,
-                              "Highest losses (most confidently wrong): prediction (probability), true class")
+        classification_figures(out, report, split, top)
     else:
         order = report["_mse"].argsort(descending=True)[:top]
         report["top_losses"] = [{"index": int(i), "mse": float(report["_mse"][i])} for i in order]
-        x = torch.cat(list(loaded.batches(split.images[order], 1024)))
-        reconstruction_grid(out / "top_losses.png", x[:, 0].numpy(), report["_out"][order][:, 0].numpy(),
-                            title="Worst reconstructions (highest MSE): originals above reconstructions")
+        if len(order):
+            x = torch.cat(list(loaded.batches(split.images[order], 1024)))
+            reconstruction_grid(out / "top_losses.png", x[:, 0].numpy(), report["_out"][order][:, 0].numpy(),
+                                title="Worst reconstructions (highest MSE): originals above reconstructions")
     write_json(out / "eval.json", {k: v for k, v in report.items() if not k.startswith("_")})
+
+
+def classification_figures(out: Path, report: dict[str, Any], split: Split, top: int) -> None:
+    """confusion_matrix.png, and top_losses.png with the `top` most confidently wrong images (listed in the report)."""
+    classes = report["confusion_matrix"]["classes"]
+    worst = most_wrong(report["_out"], split.labels, top)
+    report["top_losses"] = [{**w, "prediction": classes[w["prediction"]], "true": classes[w["true"]]} for w in worst]
+    accuracy = report[f"{report['split']}_accuracy"]
+    confusion_matrix_figure(out / "confusion_matrix.png", np.array(report["confusion_matrix"]["counts"]), classes,
+                            title=f"{report['split']} split, epoch {report['epoch']}: accuracy {accuracy:.2%}")
+    if worst:
+        titles = [f"{w['prediction']} ({w['probability']:.2f})\ntrue: {w['true']}" for w in report["top_losses"]]
+        top_losses_figure(out / "top_losses.png", displayable(split.images[[w["index"] for w in worst]]), titles)
 
 
 def print_report(report: dict[str, Any], out: Path) -> None:
@@ -131,5 +136,7 @@ def print_report(report: dict[str, Any], out: Path) -> None:
         console.print(f"Per-image MSE: mean {s['mean']:.5f}, median {s['median']:.5f}, worst {s['max']:.5f}")
     files = ["eval.json", *(["confusion_matrix.png"] if report["task"] == "classification" else []),
              *(["top_losses.png"] if report["top_losses"] else [])]
-    none_wrong = "" if report["top_losses"] else " (no image was classified wrongly: no top_losses.png)"
+    accuracy = report.get(f"{report['split']}_accuracy")
+    none_wrong = "" if report["top_losses"] else (" (no image was classified wrongly: no top_losses.png)"
+                                                  if accuracy == 1 else " (top_losses=0: no top_losses.png)")
     console.print(f"Wrote {', '.join(files)} to {out}{none_wrong}", soft_wrap=True)

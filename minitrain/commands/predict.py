@@ -51,6 +51,8 @@ def run(opts: Options) -> None:
     from minitrain.api import load_run
     from minitrain.runs import find_run
 
+    if opts.top < 1 or opts.n_images < 1:
+        raise RunError(f"top={opts.top}, n_images={opts.n_images}: both must be at least 1.")
     inputs = Path(opts.inputs).expanduser()
     if not inputs.exists():
         raise RunError(f"inputs={inputs} does not exist. Give an image file, a folder of images or a dataset folder.")
@@ -128,7 +130,7 @@ def classify(loaded, names: list[str], stored, out: Path, opts: Options) -> list
     shown = rows[: opts.n_images]
     image_grid(out / "predictions.png", displayable(stored[: len(shown)]),
                [f"{r['prediction']} ({float(r['probability']):.2f})\n{Path(r['file']).name[:18]}" for r in shown],
-               suptitle="Predictions (probability) and file")
+               cols=min(6, max(1, len(shown))))  # titles say it all: prediction (probability), file
     return rows
 
 

@@ -30,6 +30,6 @@ def confusion_matrix_figure(path: Path, matrix: np.ndarray, classes: Sequence[st
     _save(fig, path)
 
 
-def top_losses_figure(path: Path, images: np.ndarray, titles: Sequence[str], title: str) -> None:
+def top_losses_figure(path: Path, images: np.ndarray, titles: Sequence[str]) -> None:
     """The given images (N x H x W grey, or N x H x W x C colour) under their titles, all marked wrong."""
-    image_grid(path, images, titles, wrong=[True] * len(titles), cols=min(len(titles), 4) or 1, suptitle=title)
+    image_grid(path, images, titles, wrong=[True] * len(titles), cols=min(len(titles), 4) or 1)
