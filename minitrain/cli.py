@@ -15,7 +15,7 @@ from minitrain.commands import COMMANDS, run_command
 from minitrain.config import register_configs
 from minitrain.distributed import worker_argv
 from minitrain.errors import MinitrainError, fail
-from minitrain.hydra_callbacks import CheckOutputDir
+from minitrain.hydra_callbacks import CheckOutputDir, SweepReport
 from minitrain.resume import resume_argv
 from minitrain.runs import completed_run
 
@@ -55,6 +55,10 @@ def main() -> None:
             print(f"{e}{f' ({e.__cause__})' if e.__cause__ else ''}", file=sys.stderr)
             sys.exit(2)
         return
+    for arg in sys.argv[1:]:
+        if not arg.isprintable() or not _utf8(arg):
+            fail(f"The argument {arg!r} holds bytes that are not UTF-8 text (or control characters), which Hydra "
+                 "cannot read: rename the file or folder it names, or pass a path without them.")
     try:
         sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
     except MinitrainError as e:
@@ -64,12 +68,23 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name")
     try:
         _train()
+    except KeyboardInterrupt:  # Ctrl-C while starting up, before the run's own handler is in place
+        fail("Interrupted while starting up; nothing was trained.", exit_code=130)
     except SystemExit as e:
         # Hydra prints its own message and exits 1 when an override does not compose (unknown option or key,
         # wrong type): that is bad input, which minitrain exits 2 for, as for every other bad input.
-        if e.code == 1 and not CheckOutputDir.composed:
-            sys.exit(2)
+        multirun = "-m" in sys.argv or "--multirun" in sys.argv
+        if e.code == 1 and not (CheckOutputDir.composed and (not multirun or SweepReport.reached)):
+            sys.exit(2)  # (in a multirun, Hydra composes each job's config as the job starts)
         raise
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # undecodable bytes in argv arrive as lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -18,7 +18,17 @@ class DataError(MinitrainError):
 
 
 class OutputError(MinitrainError):
-    """A run or sweep directory that cannot be written."""
+    """A run or sweep directory that cannot be used: unwritable, or in use by another live run."""
+
+
+class WriteError(MinitrainError):
+    """A file could not be written (disk full, permissions); the file it was to replace is intact."""
+
+    exit_code = 1
+
+    def __init__(self, path, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"Could not write {path}: {reason}.")
 
 
 class DivergedError(MinitrainError):

@@ -16,9 +16,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from minitrain import distributed
 from minitrain.callbacks import (AutocastCallback, CheckpointCallback, DeviceCallback, DivergenceCallback,
-                                 FlipTTACallback, GradClipCallback, LRFinderCallback, MetricsCallback)
+                                 FlipTTACallback, GradClipCallback, InterruptCallback, LRFinderCallback,
+                                 MetricsCallback)
 from minitrain.callbacks.device import resolve_device
 from minitrain.data import build_loaders, load_image_data
+from minitrain.checks import check_config
 from minitrain.errors import ConfigError
 from minitrain.learner import Callback, Learner
 from minitrain.runs import plain_config
@@ -44,7 +46,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         torch.manual_seed(cfg.seed + rank.rank)  # DDP gave every rank rank 0's weights; augmentation differs per rank
     if cfg.trainer.compile:
         model = torch.compile(model)
-    core = [DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),
+    core = [InterruptCallback(), DeviceCallback(device, channels_last=cfg.trainer.channels_last), MetricsCallback(task.metrics),
             DivergenceCallback(), *recipe_callbacks(cfg)]
     if cfg.trainer.precision == "bf16":
         core.append(AutocastCallback(torch.bfloat16))
@@ -65,57 +67,6 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     finally:
         distributed.stop()
     return learner
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Values that compose but cannot train: say which key and what would work."""
-    problems = []
-    if cfg.trainer.epochs < 1:
-        problems.append(f"trainer.epochs={cfg.trainer.epochs} must be at least 1")
-    if cfg.loader.batch_size < 1:
-        problems.append(f"loader.batch_size={cfg.loader.batch_size} must be at least 1")
-    if cfg.loader.valid_batch_size is not None and cfg.loader.valid_batch_size < 1:
-        problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
-    if not cfg.optimizer.lr > 0:
-        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
-    if cfg.trainer.precision not in ("fp32", "bf16"):
-        hint = " (fp16 needs loss scaling, which minitrain does not do; bf16 needs none)" if cfg.trainer.precision == "fp16" else ""
-        problems.append(f"trainer.precision={cfg.trainer.precision} must be fp32 or bf16{hint}")
-    if str(cfg.loader.on_device).lower() not in ("auto", "true", "false"):
-        problems.append(f"loader.on_device={cfg.loader.on_device} must be auto, true or false")
-    most_workers = max(4, 2 * (os.cpu_count() or 1))
-    if not 0 <= cfg.loader.num_workers <= most_workers:
-        problems.append(
-            f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
-            f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
-        )
-    problems += recipe_problems(cfg)
-    if problems:
-        raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
-
-
-def recipe_problems(cfg: DictConfig) -> list[str]:
-    """check_config's part for the training recipe: regularisation, augmentation, the LR finder."""
-    problems = []
-    smoothing = cfg.trainer.label_smoothing
-    if not 0 <= smoothing < 1:
-        problems.append(f"trainer.label_smoothing={smoothing} must be at least 0 and below 1, e.g. 0.1")
-    elif smoothing and str(cfg.model.task) != "classification":
-        problems.append(f"trainer.label_smoothing={smoothing} applies to classification only "
-                        f"(model.task is {cfg.model.task})")
-    if cfg.trainer.grad_clip is not None and not cfg.trainer.grad_clip > 0:
-        problems.append(f"trainer.grad_clip={cfg.trainer.grad_clip} must be a positive norm, e.g. 1.0 "
-                        "(or null: no clipping)")
-    if cfg.augment.crop_padding < 0:
-        problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
-    if not 0 <= cfg.augment.erase_p <= 1:
-        problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
-    if cfg.lr_find and cfg.resume:
-        problems.append("lr_find=true starts from fresh weights: drop resume (or lr_find)")
-    if cfg.lr_find and distributed.current().distributed:
-        problems.append("lr_find=true runs in one process (each rank would stop at its own batch): "
-                        "start it without torchrun")
-    return problems
 
 
 def recipe_callbacks(cfg: DictConfig) -> list[Callback]:
@@ -165,5 +116,11 @@ def build_callbacks(cfg: DictConfig) -> list[Callback]:
                 f"callbacks.{name} has no _target_: give the class to build, e.g. "
                 f"+callbacks.{name}._target_=mypkg.MyCallback"
             )
-        callbacks.append(build(f"callbacks.{name}", node))
+        callback = build(f"callbacks.{name}", node)
+        if not isinstance(callback, Callback) and not any(e.startswith(("before_", "after_", "cleanup_")) for e in dir(callback)):
+            raise ConfigError(
+                f"callbacks.{name} built a {type(callback).__name__}, which answers no Learner event: give a class "
+                "with methods such as after_epoch(self, learn) (see minitrain.learner.Callback)."
+            )
+        callbacks.append(callback)
     return callbacks

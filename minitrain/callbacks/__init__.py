@@ -8,6 +8,7 @@ from minitrain.callbacks.device import DeviceCallback
 from minitrain.callbacks.divergence import DivergenceCallback
 from minitrain.callbacks.files import CSVLoggerCallback, LossPlotCallback, SummaryCallback
 from minitrain.callbacks.images import ImagesCallback
+from minitrain.callbacks.interrupt import InterruptCallback
 from minitrain.callbacks.lr_find import LRFinderCallback
 from minitrain.callbacks.metrics import MetricsCallback
 from minitrain.callbacks.progress import ProgressCallback
@@ -24,6 +25,7 @@ __all__ = [
     "FlipTTACallback",
     "GradClipCallback",
     "ImagesCallback",
+    "InterruptCallback",
     "LRFinderCallback",
     "LossPlotCallback",
     "MetricsCallback",

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import errno
 import logging
+import pickle
 import random
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
 
 from minitrain.distributed import unwrap
-from minitrain.errors import CheckpointWriteError, ResumeError
+from minitrain.resume import resume_command
+from minitrain.errors import CheckpointWriteError, ResumeError, WriteError
 from minitrain.learner import Callback
 from minitrain.reports.files import write_atomic
 from minitrain.runs import describe
 from minitrain.tasks import TASKS
 
 log = logging.getLogger(__name__)
+
+
+CHECKPOINT_KEYS = {"model", "optimizer", "epoch", "history", "rng"}  # what every minitrain checkpoint holds
 
 
 def rng_states() -> dict:
@@ -40,16 +45,38 @@ def stateful_callbacks(learn) -> dict:
 
 
 def load_checkpoint(path: Path) -> dict:
-    """A checkpoint's contents, or a ResumeError saying why it cannot be used."""
+    """A checkpoint's contents, or a ResumeError saying why it cannot be used.
+
+    Loaded as data only (`weights_only=True`: tensors, numbers, strings, lists, dicts): a file that would
+    need more, such as a pickle planted to run code, is refused before anything in it runs.
+    """
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # "pickle protocol 4 ..." on a file torch did not write: we refuse it anyway
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ResumeError(f"{path} does not exist.") from None
+    except pickle.UnpicklingError as e:
+        code = "GLOBAL" in str(e)  # the file names a function or class to import: code, not data
+        raise ResumeError(
+            f"{path} is not a minitrain checkpoint: "
+            + ("it asks to import and run code, which minitrain never does. " if code else
+               "it is corrupt or unreadable as plain data (tensors, numbers, strings, lists, dicts). ")
+            + "If checkpoints/best.pt in the same run is intact, copy it over last.pt to resume from the best epoch."
+        ) from None
     except Exception as e:
         raise ResumeError(
             f"The checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e}). "
             f"If checkpoints/best.pt in the same run is intact, copy it over last.pt to resume from the best epoch."
         ) from None
+    if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
+        raise ResumeError(f"{path} is not a minitrain checkpoint: it lacks {', '.join(sorted(CHECKPOINT_KEYS))}.")
+    return state
+
+
+def class_name(obj: object) -> str:
+    """`module.QualifiedName` of an object's class, as `_target_` names it."""
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 class CheckpointCallback(Callback):
@@ -84,9 +111,10 @@ class CheckpointCallback(Callback):
             self.best = state.get("best")
             set_rng_states(state["rng"])
         except (KeyError, RuntimeError, ValueError) as e:
+            reason = " ".join(str(e).split())  # torch's messages span lines; the user's error stays on one
             raise ResumeError(
-                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer ({e}). "
-                "Resume with the overrides the run was started with."
+                f"The checkpoint {self.resume_from} does not fit this run's model or optimizer "
+                f"({reason[:300]}{'...' if len(reason) > 300 else ''}). Resume with the overrides the run was started with."
             ) from None
         log.info("Resumed from %s after epoch %d", self.resume_from, state["epoch"])
 
@@ -102,6 +130,7 @@ class CheckpointCallback(Callback):
         state = {
             "model": unwrap(learn.model).state_dict(),
             "optimizer": learn.opt.state_dict(),
+            "optimizer_class": class_name(learn.opt),  # a resume with another optimizer is refused, not half-loaded
             "callbacks": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()},
             "epoch": learn.epoch + 1,
             "history": list(learn.history),
@@ -114,10 +143,9 @@ class CheckpointCallback(Callback):
             if improved:
                 with open(folder / "last.pt", "rb") as last:
                     write_atomic(folder / "best.pt", lambda f: shutil.copyfileobj(last, f), mode="wb")
-        except OSError as e:
-            reason = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        except WriteError as e:
             raise CheckpointWriteError(
-                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {reason}. "
-                "The previous checkpoint is intact. Free some space (or fix permissions), then resume "
-                f"with: minitrain resume={learn.run_dir}"
+                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {e.reason}. "
+                "The previous checkpoint is intact. Free some space (or fix permissions), then resume with: "
+                f"{resume_command(learn.run_dir)}"
             ) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from minitrain.errors import DivergedError
+from minitrain.errors import DivergedError, ResumeError
 from minitrain.learner import Callback
 from minitrain.reports.figures import curves
 from minitrain.reports.files import write_csv, write_json
@@ -71,8 +71,8 @@ class SummaryCallback(Callback):
         self.started = time.perf_counter()
 
     def cleanup_fit(self, learn) -> None:
-        if learn.run_dir is None:
-            return
+        if learn.run_dir is None or isinstance(learn.exception, ResumeError):
+            return  # a resume that could not restore the run leaves the run's own summary as it was
         write_json(learn.run_dir / "summary.json", self.summary(learn))
 
     def summary(self, learn) -> dict:

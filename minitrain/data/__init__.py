@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,11 @@ def find_source(cfg) -> Source:
     return HubSource(cfg.hub_id)
 
 
+def safe_name(text: str) -> str:
+    """`text` as a plain file name: no folders (`../x`), no hidden files, nothing a shell or a file system minds."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip(".") or "dataset"
+
+
 def _not_found(cfg, error: Exception) -> DataError:
     system_fix = ("apt-get install dataset-fashion-mnist (Debian, Ubuntu)" if cfg.name == "fashion_mnist"
                   else f"put its IDX files in {cfg.system_path}")  # Debian packages Fashion-MNIST, not MNIST
@@ -59,7 +65,7 @@ def load_image_data(cfg) -> ImageData:
     source = find_source(cfg)
     splits = [cfg.train_split, cfg.valid_split]
     try:
-        key = f"{cfg.name}-{'-'.join(splits)}-{source.fingerprint()}"
+        key = safe_name(f"{cfg.name}-{'-'.join(splits)}-{source.fingerprint()}")
     except DataError:
         raise
     except Exception as e:  # only the hub gets here: everything local raises DataError

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from minitrain.data.sources import Decoded, Split
+from minitrain.errors import WriteError
+from minitrain.reports.files import remove_stale_temp_files, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,9 @@ def save_cached(path: Path, decoded: Decoded) -> None:
         "splits": {name: {"images": s.images, "labels": s.labels} for name, s in decoded.splits.items()},
         "classes": decoded.classes,
     }
+    if path.parent.is_dir():
+        remove_stale_temp_files(path.parent)  # left by a run killed while it cached: each is a whole dataset
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-        os.replace(tmp, path)
-    except OSError as e:
-        log.warning("Could not cache decoded data at %s (%s); the next run will decode again.", path, e)
+        write_atomic(path, lambda f: torch.save(blob, f), mode="wb")
+    except WriteError as e:
+        log.warning("Could not cache decoded data at %s (%s); the next run will decode again.", path, e.reason)

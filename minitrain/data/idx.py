@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -31,9 +32,12 @@ def read_idx(path: Path) -> np.ndarray:
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is cut short: its header announces {ndim} dimensions but the file ends first. "
+                        "Fetch it again.")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_DTYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: a forged header cannot overflow them
     if len(raw) != expected:
         raise DataError(
             f"{path} is the wrong size: its header promises shape {shape} ({expected} bytes), "

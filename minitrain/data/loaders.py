@@ -51,7 +51,7 @@ class EpochBatchSampler(Sampler[list[int]]):
 
     def indices(self) -> torch.Tensor:
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            generator = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**64)
             order = torch.randperm(self.n, generator=generator)
         else:
             order = torch.arange(self.n)
@@ -107,6 +107,10 @@ def _loader(split: Split, target: str, sampler: EpochBatchSampler, num_workers: 
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
+        # Workers draw their base seed when they start: from this generator, not the global one, so starting
+        # them (once, with persistent workers) does not shift the augmentation's random draws, and a resumed
+        # run, whose workers start an epoch later, draws exactly what the uninterrupted run drew.
+        generator=torch.Generator().manual_seed(0),
     )
 
 

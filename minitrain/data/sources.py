@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minitrain import interrupts
 from minitrain.data.idx import read_idx
 from minitrain.errors import DataError
 
@@ -57,10 +58,12 @@ class Source(ABC):
 
 
 def _files_fingerprint(files: list[Path]) -> str:
+    """Changes when a file is replaced or edited in place, even if its modification time was set back
+    (the inode changes on replace, the status-change time on any write, and neither can be set by hand)."""
     h = hashlib.sha1()
     for f in sorted(files):
         st = f.stat()
-        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -103,8 +106,13 @@ class IdxSource(Source):
     def decode(self, splits: list[str]) -> Decoded:
         out = {}
         for split in splits:
+            interrupts.check()
             images_file, labels_file = self._files(split)
             images, labels = read_idx(images_file), read_idx(labels_file)
+            if images.dtype != np.uint8 or labels.dtype.kind not in "iu":
+                bad, dtype = (images_file, images.dtype) if images.dtype != np.uint8 else (labels_file, labels.dtype)
+                raise DataError(f"{bad} holds {dtype} values; minitrain reads uint8 images and integer labels "
+                                "(IDX type 0x08), as the original MNIST files are, rather than train on converted values.")
             if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
                 raise DataError(
                     f"{images_file} and {labels_file} do not match: images have shape {images.shape}, "
@@ -239,6 +247,7 @@ def decode_hf_split(ds, what: str) -> tuple[Split, list[str] | None]:
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
     images = []
     for i, item in enumerate(ds[image_col]):
+        interrupts.check()  # decoding a large split takes a while: Ctrl-C stops it here
         try:
             images.append(np.asarray(PILImage.open(io.BytesIO(item["bytes"])).convert("L")))
         except Exception as e:
@@ -246,8 +255,15 @@ def decode_hf_split(ds, what: str) -> tuple[Split, list[str] | None]:
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise DataError(f"The images of {what} differ in size ({', '.join(map(str, sorted(shapes)))}).")
-    labels = torch.as_tensor(np.asarray(ds[label_col], dtype=np.int64))
     feature = ds.features[label_col]
+    dtype = getattr(feature, "dtype", "")
+    if not isinstance(feature, datasets.ClassLabel) and not str(dtype).startswith(("int", "uint")):
+        raise DataError(f"The '{label_col}' column of {what} holds {dtype or type(feature).__name__} values; minitrain "
+                        "needs integer class indices (a ClassLabel or an integer column).")
+    values = ds[label_col]
+    if any(v is None for v in values):
+        raise DataError(f"The '{label_col}' column of {what} has empty (null) labels; label every image.")
+    labels = torch.as_tensor(np.asarray(values, dtype=np.int64))
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
     return Split(torch.from_numpy(np.stack(images)), labels), names
 

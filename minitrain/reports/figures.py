@@ -12,12 +12,12 @@ matplotlib.use("Agg")  # files only; never try to open a window
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from minitrain.reports.files import write_atomic  # noqa: E402
+
 
 def _save(fig: Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    tmp.replace(path)  # a viewer never opens half a PNG
+    """Write the PNG atomically: a viewer never opens half a picture, and a full disk leaves no temp file."""
+    write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100, bbox_inches="tight"), mode="wb")
 
 
 def image_grid(path: Path, images, titles: Sequence[str] = (), wrong: Sequence[bool] = (), cols: int = 6,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from minitrain.errors import WriteError
 
 
 def _umask() -> int:
@@ -21,9 +24,16 @@ _FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 06
 
 
 def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> None:
-    """Write through a temporary file in the same folder, then rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temporary file in the same folder, then rename: readers see the old file or the new one.
+
+    A write that fails (a full disk, a permission) removes its temporary file and raises WriteError,
+    leaving the file it was to replace as it was.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+    except OSError as e:
+        raise WriteError(path, _reason(e)) from None
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -31,9 +41,47 @@ def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
             os.fsync(f.fileno())
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        reason = _reason(e)
+        if reason is None:
+            raise
+        raise WriteError(path, reason) from None
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _reason(error: BaseException) -> str | None:
+    """Why a write failed, in words; None for an error that is not about writing (a bug, an interrupt)."""
+    if isinstance(error, OSError):
+        return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    if isinstance(error, RuntimeError) and "write" in str(error).lower():  # torch.save reports ENOSPC this way
+        return f"the disk is full or refused the write ({str(error).splitlines()[0][:200]})"
+    return None
+
+
+def remove_stale_temp_files(folder: Path) -> None:
+    """Delete temporary files that write_atomic left behind in `folder` when its process was killed mid-write.
+
+    Their names carry the writer's process id, so a file a live process is still writing is left alone.
+    """
+    for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
+        parts = tmp.name.split(".")  # "", name..., pid, random + ".tmp"
+        pid = int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+        if pid is None or _alive(pid):
+            continue
+        tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -1,0 +1,18 @@
+"""Act on a Ctrl-C or SIGTERM between batches, where stopping leaves every file consistent."""
+
+from __future__ import annotations
+
+from minitrain import interrupts
+from minitrain.learner import Callback
+
+
+class InterruptCallback(Callback):
+    """Raises the KeyboardInterrupt that minitrain.interrupts' signal handler asked for, at the next batch edge."""
+
+    order = -20  # before any other callback starts work on the batch
+
+    def before_batch(self, learn) -> None:
+        interrupts.check()
+
+    def after_batch(self, learn) -> None:
+        interrupts.check()

@@ -1,0 +1,127 @@
+"""Values that compose but cannot train: each problem names its key and what would work.
+
+Hydra and the schemas in minitrain/config.py catch unknown options, unknown keys and wrong types while
+the config composes; what is left for here are values of the right type that still cannot train, and
+keys that `+key=value` added past the schema (where a typo hides: `+trainer.epoch=3`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import math
+import os
+
+from omegaconf import DictConfig, OmegaConf
+
+from minitrain import distributed
+from minitrain.errors import ConfigError
+
+_SIZE_KEYS = ("hidden", "depth", "num_classes", "image_size", "in_channels")  # model keys that count something
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Values that compose but cannot train: say which key and what would work."""
+    problems = []
+    if cfg.trainer.epochs < 1:
+        problems.append(f"trainer.epochs={cfg.trainer.epochs} must be at least 1")
+    if cfg.loader.batch_size < 1:
+        problems.append(f"loader.batch_size={cfg.loader.batch_size} must be at least 1")
+    if cfg.loader.valid_batch_size is not None and cfg.loader.valid_batch_size < 1:
+        problems.append(f"loader.valid_batch_size={cfg.loader.valid_batch_size} must be at least 1 (or null)")
+    if not (cfg.optimizer.lr > 0 and math.isfinite(cfg.optimizer.lr)):
+        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be a positive number, e.g. optimizer.lr=0.1")
+    if not 0 <= cfg.seed < 2**64:
+        problems.append(f"seed={cfg.seed} must be between 0 and 2**64 - 1 (torch's generators take 64 bits)")
+    if cfg.trainer.precision not in ("fp32", "bf16"):
+        hint = " (fp16 needs loss scaling, which minitrain does not do; bf16 needs none)" if cfg.trainer.precision == "fp16" else ""
+        problems.append(f"trainer.precision={cfg.trainer.precision} must be fp32 or bf16{hint}")
+    if str(cfg.loader.on_device).lower() not in ("auto", "true", "false"):
+        problems.append(f"loader.on_device={cfg.loader.on_device} must be auto, true or false")
+    most_workers = max(4, 2 * (os.cpu_count() or 1))
+    if not 0 <= cfg.loader.num_workers <= most_workers:
+        problems.append(
+            f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
+            f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
+        )
+    problems += recipe_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
+    built = {"model": cfg.model, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "augment": cfg.augment,
+             **{f"callbacks.{name}": node for name, node in cfg.callbacks.items() if isinstance(node, DictConfig)}}
+    for key, node in built.items():
+        if node.get("_target_"):
+            problems += argument_problems(key, node)
+    if problems:
+        raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
+
+
+def recipe_problems(cfg: DictConfig) -> list[str]:
+    """check_config's part for the training recipe: regularisation, augmentation, the LR finder."""
+    problems = []
+    smoothing = cfg.trainer.label_smoothing
+    if not 0 <= smoothing < 1:
+        problems.append(f"trainer.label_smoothing={smoothing} must be at least 0 and below 1, e.g. 0.1")
+    elif smoothing and str(cfg.model.task) != "classification":
+        problems.append(f"trainer.label_smoothing={smoothing} applies to classification only "
+                        f"(model.task is {cfg.model.task})")
+    if cfg.trainer.grad_clip is not None and not cfg.trainer.grad_clip > 0:
+        problems.append(f"trainer.grad_clip={cfg.trainer.grad_clip} must be a positive norm, e.g. 1.0 "
+                        "(or null: no clipping)")
+    if cfg.augment.crop_padding < 0:
+        problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
+    if not 0 <= cfg.augment.erase_p <= 1:
+        problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
+    if cfg.lr_find and cfg.resume:
+        problems.append("lr_find=true starts from fresh weights: drop resume (or lr_find)")
+    if cfg.lr_find and distributed.current().distributed:
+        problems.append("lr_find=true runs in one process (each rank would stop at its own batch): "
+                        "start it without torchrun")
+    return problems
+
+
+def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """Keys in a typed node (one with a schema) that its schema does not have: `+key=value` lets them in.
+
+    A node that builds a class (`_target_`) is left to argument_problems, which also knows a user's own class."""
+    problems = []
+    schema = OmegaConf.get_type(cfg)
+    if dataclasses.is_dataclass(schema) and "_target_" not in cfg:
+        known = [f.name for f in dataclasses.fields(schema)]
+        for key in cfg.keys():
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (its keys: {', '.join(known)})"
+                problems.append(f"{prefix}{key} is not a setting of {prefix.rstrip('.') or 'the config'}{hint}")
+    for key in cfg.keys():
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+            problems += unknown_keys(node, f"{prefix}{key}.")
+    return problems
+
+
+def argument_problems(group: str, node: DictConfig) -> list[str]:
+    """Keys of a `_target_` node that its class does not take (they would fail, or be dropped, when it is built)."""
+    from hydra.utils import get_class
+
+    try:
+        target = get_class(node._target_)
+        parameters = inspect.signature(target).parameters
+    except Exception:  # an unimportable target is reported when it is built, with Hydra's own message
+        return []
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return []
+    return [f"{group}.{key} is not an argument of {target.__name__} (it takes: {', '.join(n for n in parameters if n != 'params')})"
+            for key in node.keys() if not str(key).startswith("_") and key not in parameters and key != "task"]
+
+
+def model_size_problems(model: DictConfig) -> list[str]:
+    """Widths and counts of a model that must be positive: `model.channels=[]`, `[0, 8]` or `model.hidden=0`."""
+    problems = []
+    channels = model.get("channels")
+    if channels is not None and (len(channels) == 0 or any(not isinstance(c, int) or c < 1 for c in channels)):
+        problems.append(f"model.channels={list(channels)} must be a non-empty list of positive widths, e.g. [8, 16, 32]")
+    for key in _SIZE_KEYS:
+        value = model.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            problems.append(f"model.{key}={value} must be at least 1")
+    return problems
