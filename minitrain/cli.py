@@ -17,7 +17,6 @@ from minitrain.distributed import worker_argv
 from minitrain.errors import MinitrainError, fail
 from minitrain.hydra_callbacks import CheckOutputDir, SweepReport
 from minitrain.resume import resume_argv
-from minitrain.runs import completed_run
 
 
 def config_dir() -> str:
@@ -41,9 +40,6 @@ def main() -> None:
     """Console-script entry point."""
     if sys.argv[1:2] and sys.argv[1] in COMMANDS:  # minitrain eval|predict|export ...: use a finished run
         return run_command(sys.argv[1], sys.argv[2:])
-    if finished := completed_run(sys.argv[1:]):  # resume= on a finished run: nothing to do, touch nothing
-        print(finished)
-        return
     if "--help" in sys.argv[1:] or "-h" in sys.argv[1:]:
         from hydra.errors import HydraException
 

@@ -1,15 +1,12 @@
-"""Read a run directory back: what its checkpoints describe, which checkpoint to use, and whether it is complete.
+"""Read a run directory back: what its checkpoints describe, and which checkpoint to use.
 
-Light at import (no torch), because the `minitrain` command asks `completed_run` before anything trains.
+Light at import (no torch): the training path imports `plain_config` and `describe` from here.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from minitrain.errors import MinitrainError
 
@@ -105,24 +102,3 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise RunError(f"The checkpoint {path} was written by minitrain {info.get('minitrain')} in a newer format "
                        f"({info['format']}; this minitrain reads up to {FORMAT}). Upgrade minitrain.")
     return state
-
-
-def completed_run(argv: list[str]) -> str | None:
-    """For `minitrain resume=DIR` on a run that already finished every epoch asked for: the message to show."""
-    given = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
-    epochs = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("trainer.epochs=")]
-    if not given or not given[-1]:
-        return None
-    run_dir = Path(given[-1]).expanduser().resolve()
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-        done = int(summary["epochs_completed"])
-        # The epochs its last start asked for: a resume with more epochs that died leaves the old summary behind.
-        planned = int(yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["trainer"]["epochs"])
-    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
-        return None  # not finished, or not a run: resume itself says what is wrong
-    wanted = int(epochs[-1]) if epochs and epochs[-1].isdigit() else planned
-    if summary.get("status") != "completed" or done < max(wanted, planned):
-        return None
-    return (f"{run_dir} already completed its {done} epoch{'s' if done != 1 else ''}; nothing to resume. "
-            f"To train it longer, ask for more epochs: minitrain resume={run_dir} trainer.epochs={done + 5}")
