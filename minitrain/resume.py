@@ -83,14 +83,13 @@ def check_resume(cfg) -> None:
     bad values, no checkpoint callback, another model or optimizer, an unreadable checkpoint, missing data.
     Raises AlreadyComplete when the run has already trained `trainer.epochs` epochs."""
     from hydra.utils import get_class
-    from omegaconf import OmegaConf
 
     from minitrain.callbacks.checkpoint import load_checkpoint
     from minitrain.data import find_source
     from minitrain.train import build_model, check_config
 
     run_dir = Path(cfg.resume)
-    check_config(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))  # the job's config: Hydra's node is no setting
+    check_config(cfg)
     if not cfg.callbacks.get("checkpoint"):
         raise ResumeError(f"resume={run_dir} restores the run through its checkpoint callback: "
                           "drop ~callbacks.checkpoint (or start a new run instead of resuming).")

@@ -155,6 +155,7 @@ class Fakes:
     FakeData = FakeData
     make_data = staticmethod(make_fake_data)
     idx_bytes = staticmethod(idx_bytes)
+    png_bytes = staticmethod(png_bytes)
     write_idx = staticmethod(write_idx)
     write_parquet = staticmethod(write_parquet)
     write_saved = staticmethod(write_saved)

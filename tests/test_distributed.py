@@ -76,7 +76,7 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 def probe_of(out: Path, rank: int) -> dict:
-    return torch.load(out / f"rank{rank}.pt", weights_only=False)
+    return torch.load(out / f"rank{rank}.pt", weights_only=True)
 
 
 @pytest.fixture(scope="module")

@@ -144,8 +144,9 @@ class CheckpointCallback(Callback):
                 with open(folder / "last.pt", "rb") as last:
                     write_atomic(folder / "best.pt", lambda f: shutil.copyfileobj(last, f), mode="wb")
         except WriteError as e:
+            after = (f"The previous checkpoint is intact. Free some space (or fix permissions), then resume with: "
+                     f"{resume_command(learn.run_dir)}") if (folder / "last.pt").is_file() else \
+                "No checkpoint has been saved, so there is nothing to resume: free some space, then start the run again."
             raise CheckpointWriteError(
-                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {e.reason}. "
-                "The previous checkpoint is intact. Free some space (or fix permissions), then resume with: "
-                f"{resume_command(learn.run_dir)}"
+                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {e.reason}. {after}"
             ) from None

@@ -6,6 +6,7 @@ import csv
 import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -33,7 +34,7 @@ def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
     except OSError as e:
-        raise WriteError(path, _reason(e)) from None
+        raise WriteError(path, _reason(e, path.parent)) from None
     try:
         with os.fdopen(fd, mode) as f:
             write(f)
@@ -42,8 +43,8 @@ def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException as e:
+        reason = _reason(e, path.parent)  # before the temporary file goes: a full disk is still full now
         Path(tmp).unlink(missing_ok=True)
-        reason = _reason(e)
         if reason is None:
             raise
         raise WriteError(path, reason) from None
@@ -52,12 +53,18 @@ def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
 TEMP_SUFFIX = ".tmp"
 
 
-def _reason(error: BaseException) -> str | None:
+# How torch.save's C++ zip writer reports a short write: it drops the OS error (ENOSPC) on the way
+_TORCH_WRITE_FAILURES = ("write", "unexpected pos", "PytorchStreamWriter")
+
+
+def _reason(error: BaseException, folder: Path) -> str | None:
     """Why a write failed, in words; None for an error that is not about writing (a bug, an interrupt)."""
     if isinstance(error, OSError):
         return "the disk is full" if error.errno == errno.ENOSPC else (error.strerror or str(error))
-    if isinstance(error, RuntimeError) and "write" in str(error).lower():  # torch.save reports ENOSPC this way
-        return f"the disk is full or refused the write ({str(error).splitlines()[0][:200]})"
+    if isinstance(error, RuntimeError) and any(s in str(error) for s in _TORCH_WRITE_FAILURES):
+        if shutil.disk_usage(folder).free < 1 << 20:
+            return "the disk is full"
+        return f"the write failed ({' '.join(str(error).split())[:200]})"
     return None
 
 
