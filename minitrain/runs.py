@@ -97,7 +97,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     info = state.get("describe") if isinstance(state, dict) else None
     if not isinstance(info, dict) or not info.get("config"):
         raise RunError(f"The checkpoint {path} does not describe itself (no config, class names or input format): "
-                       "it was written by an older minitrain. Train the run again to use it with eval, predict or export.")
+                       "it was written by an older minitrain (or by a Learner driven from Python, which has no "
+                       "config to store). Train the run again with the `minitrain` command to use it with eval, "
+                       "predict or export.")
     if info.get("format", 0) > FORMAT:
         raise RunError(f"The checkpoint {path} was written by minitrain {info.get('minitrain')} in a newer format "
                        f"({info['format']}; this minitrain reads up to {FORMAT}). Upgrade minitrain.")
