@@ -11,14 +11,13 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
-from torch import nn
 
-from minitrain.callbacks.device import resolve_device
+from minitrain.build import build_model
 from minitrain.data.loaders import BatchDataset
 from minitrain.data.sources import Split
+from minitrain.device import resolve_device
 from minitrain.errors import ConfigError
 from minitrain.runs import RunError, checkpoint_file, find_run, read_checkpoint
-from minitrain.train import build_model
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -42,7 +41,7 @@ class Run:
         trainer = self.config.trainer
         self.channels_last = bool(trainer.get("channels_last", False))
         self.tta_flip = bool(trainer.get("tta_flip", False))
-        self.bf16 = trainer.get("precision") == "bf16"
+        self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(trainer.get("precision")))
         self.model.to(device).eval()
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -64,7 +63,7 @@ class Run:
         x = x.to(self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+        autocast = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
         with autocast:
             out = self.model(x)
             if self.tta_flip:  # the run validated on the mean over each image and its mirror image

@@ -125,7 +125,6 @@ class AugmentConfig:
     flip: bool = False
     crop_padding: int = 0
     erase_p: float = 0.0
-    task: Task = Task.classification
 
 
 @dataclass

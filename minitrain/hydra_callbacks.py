@@ -112,9 +112,9 @@ def _print_table(rows: list[dict], sweep_dir: Path, written: list[Path]) -> None
     from rich.console import Console
     from rich.table import Table
 
-    from minitrain.reports.sweep import swept_columns
+    from minitrain.reports.sweep import METRIC_COLUMNS, swept_columns
 
-    metrics = [c for c in ("train_loss", "valid_loss", "valid_accuracy", "valid_psnr") if any(c in r for r in rows)]
+    metrics = [c for c in METRIC_COLUMNS if c not in ("epoch", "seconds") and any(c in r for r in rows)]
     columns = ["job", *swept_columns(rows), "status", *metrics]
     table = Table(title=f"Sweep: {sweep_dir}")
     for c in columns:

@@ -1,12 +1,24 @@
 """The callback-driven training loop: fit -> epochs -> training and validation passes -> batches.
 
-The design is miniai's (fast.ai course 2022, part 2): every step is a method, every step is
-surrounded by `before_*`/`after_*` events that callbacks answer, and three exceptions let a
-callback cancel a batch, a pass or the whole fit. `cleanup_*` events run whatever happened.
+The design is miniai's (fast.ai course 2022, part 2), and so is the surface a course student knows:
+
+    learn = Learner(model, dls, loss_func, lr=0.1, cbs=[...], opt_func=torch.optim.SGD)
+    learn.fit(n_epochs=1, train=True, valid=True, cbs=None, lr=None)
+    learn.lr_find()                          # the LR finder is one more callback, added for one fit
+
+Every step of a batch is surrounded by `before_*`/`after_*` events that callbacks answer, and three
+exceptions let a callback cancel a batch, a pass or the whole fit; `cleanup_*` events run whatever happened.
+
+The steps (`predict`, `get_loss`, `backward`, `step`, `zero_grad`) are the Learner's methods, and a
+callback that defines one takes it over (as the course's TrainCB and mixed-precision callback do): each
+step runs the callbacks that define it, or the Learner's own method (a subclass may override it) when none
+does. Validation runs `predict` and `get_loss` only, without gradients.
 
 What a callback may read on the learner (and nothing else is promised):
 
-    model, opt, loss_func, dls          the pieces being trained
+    model, opt, loss_func, dls, lr      the pieces being trained (`dls`: anything with `.train` and `.valid`)
+    cbs                                 the live callback list (appending works; it is sorted at each fit)
+    task                                a minitrain.tasks.TaskSpec (loss, metrics, best epoch), or None
     run_dir                             the run directory (None when training outside the CLI)
     epoch, n_epochs, start_epoch        the current epoch (from 0), the total, where fit began
     training                            True in the training pass, False in the validation pass
@@ -17,6 +29,7 @@ What a callback may read on the learner (and nothing else is promised):
 
 `before_epoch`/`after_epoch`/`cleanup_epoch` fire once per pass, as in miniai; read `training`
 to know which. An epoch is complete at `after_epoch` with `training` False.
+Callbacks run in ascending `order`; `Order` below names the phases minitrain's own callbacks use.
 """
 
 from __future__ import annotations
@@ -24,10 +37,38 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from minitrain.data import ImageData
+    from minitrain.tasks import TaskSpec
+
+
+class Order:
+    """Callback orders, by the phase each belongs to: lower runs first at every event, ties keep the given order.
+
+    A callback picks the phase whose neighbours it must follow, e.g. `order = Order.RECIPE + 1`.
+    """
+
+    INTERRUPT = -25   # batch: acts on a Ctrl-C at a batch edge, before any other callback starts work on it
+    DEVICE = -20      # batch: moves the batch to the device before anything reads it
+    AUGMENT = -18     # batch: rewrites training inputs, on the device
+    PRECISION = -15   # predict..step: autocast around the forward pass; fp16 owns backward and step
+    TTA = -15         # predict: averages validation predictions before anyone reads them
+    METRICS = -10     # epoch: completes the epoch's row of learn.history
+    LR_FINDER = -7    # loss: records the loss before DIVERGENCE calls a NaN an error
+    DIVERGENCE = -5   # loss, epoch: stops a non-finite loss before it is stepped on or saved
+    RECIPE = 0        # the training recipe (lr schedule, gradient clipping) and callbacks that set no order
+    CHECKPOINT = 5    # fit: restores a resumed run after the schedule exists, before reporters read
+                      # start_epoch; epoch: saves once the row is complete and checked
+    PROGRESS = 10     # the reporters, in turn: progress display, metrics.csv, plots, pictures, summary.json
+    CSV = 20
+    PLOTS = 30
+    IMAGES = 40
+    SUMMARY = 50
 
 
 class CancelFitException(Exception):
@@ -44,15 +85,13 @@ class CancelBatchException(Exception):
 
 _CANCEL = {"fit": CancelFitException, "epoch": CancelEpochException, "batch": CancelBatchException}
 _CANCELS = tuple(_CANCEL.values())
+STEPS = ("predict", "get_loss", "backward", "step", "zero_grad")  # a callback defining one takes it over
 
 
 class Callback:
-    """Base class: define methods named after events (`before_fit`, `after_loss`, ...) taking the learner.
+    """Base class: define methods named after events (`before_fit`, `after_loss`, ...) or steps, taking the learner."""
 
-    Callbacks run in ascending `order`; ties keep the order they were given in.
-    """
-
-    order: int = 0
+    order: int = Order.RECIPE
 
 
 @dataclass
@@ -61,7 +100,7 @@ class DataLoaders:
 
     train: Iterable
     valid: Iterable
-    data: Any = None  # minitrain.data.ImageData when built by minitrain: images, labels, class names
+    data: ImageData | None = None  # images, labels and class names, when minitrain built the loaders
 
     def set_epoch(self, epoch: int) -> None:
         """Tell samplers that reshuffle per epoch (they have `set_epoch`) which epoch begins."""
@@ -72,19 +111,24 @@ class DataLoaders:
 
 
 class Learner:
-    """Trains `model` on `dls` by minimising `loss_func`, with `callbacks` doing everything else."""
+    """Trains `model` on `dls` by minimising `loss_func` with `opt_func(params, lr=lr)` (lr None: opt_func's own);
+    `cbs` do everything else."""
 
     def __init__(
         self,
         model: nn.Module,
-        dls: DataLoaders,
+        dls: Any,
         loss_func: Callable[..., torch.Tensor],
-        opt_func: Callable[..., torch.optim.Optimizer],
-        callbacks: Iterable[Callback] = (),
+        lr: float | None = 0.1,
+        cbs: Iterable[Callback] | None = None,
+        opt_func: Callable[..., torch.optim.Optimizer] = torch.optim.SGD,
+        *,
+        task: TaskSpec | None = None,
         run_dir: str | Path | None = None,
     ) -> None:
-        self.model, self.dls, self.loss_func, self.opt_func = model, dls, loss_func, opt_func
-        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
+        self.model, self.dls, self.loss_func, self.lr, self.opt_func = model, dls, loss_func, lr, opt_func
+        self.cbs: list[Callback] = list(cbs or [])
+        self.task = task
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.opt: torch.optim.Optimizer | None = None
         self.history: list[dict[str, Any]] = []
@@ -92,22 +136,50 @@ class Learner:
         self.training = False
         self.exception: BaseException | None = None
 
-    def fit(self, n_epochs: int) -> None:
-        """Train for epochs `start_epoch` .. `n_epochs - 1`, validating after each training pass.
+    def fit(self, n_epochs: int = 1, train: bool = True, valid: bool = True, cbs: Iterable[Callback] | None = None,
+            lr: float | None = None) -> None:
+        """Train for epochs `start_epoch` .. `n_epochs - 1`, each a training pass then a validation pass.
 
-        A callback may move `start_epoch` forward in `before_fit` (to resume a run).
+        `cbs` join `learn.cbs` for this call only. The optimizer is built at the first fit and kept after
+        (its state carries on); `lr` builds a fresh one. A callback may move `start_epoch` forward in
+        `before_fit` (to resume a run).
         """
-        self.n_epochs = n_epochs
-        if self.opt is None:
-            self.opt = self.opt_func(self.model.parameters())
-        self._with_events("fit", self._all_epochs)
+        extra = list(cbs or [])
+        self.cbs.extend(extra)
+        self.cbs.sort(key=lambda cb: cb.order)  # stable: ties keep the order they were given in
+        try:
+            self.n_epochs = n_epochs
+            if self.opt is None or lr is not None:
+                self.opt = self._make_opt(self.lr if lr is None else lr)
+            self._with_events("fit", lambda: self._all_epochs(train, valid))
+        finally:
+            for cb in extra:
+                self.cbs.remove(cb)
 
-    def _all_epochs(self) -> None:
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 150, **options) -> dict | None:
+        """Train with a growing lr until the loss explodes; returns the suggestion and the curve (see LRFinderCallback).
+
+        The weights are trained by the sweep: build a fresh model before training for real.
+        """
+        from minitrain.callbacks.lr_find import LRFinderCallback  # the callbacks import this module
+
+        finder = LRFinderCallback(start_lr, end_lr, num_iter, **options)
+        self.fit(1, valid=False, cbs=[finder])  # the finder adds the epochs its batches need
+        return finder.result
+
+    def _make_opt(self, lr: float | None) -> torch.optim.Optimizer:
+        params = self.model.parameters()
+        return self.opt_func(params) if lr is None else self.opt_func(params, lr=lr)
+
+    def _all_epochs(self, train: bool, valid: bool) -> None:
         for self.epoch in range(self.start_epoch, self.n_epochs):
-            self.dls.set_epoch(self.epoch)
-            self._one_pass(training=True)
-            with torch.no_grad():
-                self._one_pass(training=False)
+            if hasattr(self.dls, "set_epoch"):
+                self.dls.set_epoch(self.epoch)
+            if train:
+                self._one_pass(training=True)
+            if valid:
+                with torch.no_grad():
+                    self._one_pass(training=False)
 
     def _one_pass(self, training: bool) -> None:
         self.training = training
@@ -120,14 +192,14 @@ class Learner:
             self._with_events("batch", self._one_batch)
 
     def _one_batch(self) -> None:
-        self._with_step_events("predict", self.predict)
-        self._with_step_events("loss", self.get_loss)
+        self._with_step_events("predict", "predict")
+        self._with_step_events("loss", "get_loss")
         if self.training:
-            self._with_step_events("backward", self.backward)
-            self._with_step_events("step", self.step)
-            self.zero_grad()
+            self._with_step_events("backward", "backward")
+            self._with_step_events("step", "step")
+            self._run_step("zero_grad")
 
-    # The steps of one batch: override them in a subclass to change how a model is trained.
+    # The default steps: a callback defining one of these names, or a subclass overriding it, replaces it.
     def predict(self) -> None:
         self.preds = self.model(self.batch[0])
 
@@ -143,6 +215,13 @@ class Learner:
     def zero_grad(self) -> None:
         self.opt.zero_grad(set_to_none=True)
 
+    def _run_step(self, name: str) -> None:
+        owners = [cb for cb in self.cbs if callable(getattr(cb, name, None))]
+        if not owners:
+            getattr(self, name)()
+        for cb in owners:
+            getattr(cb, name)(self)
+
     def _with_events(self, level: str, body: Callable[[], None]) -> None:
         try:
             self.callback(f"before_{level}")
@@ -157,14 +236,14 @@ class Learner:
         finally:
             self.callback(f"cleanup_{level}")
 
-    def _with_step_events(self, name: str, body: Callable[[], None]) -> None:
-        self.callback(f"before_{name}")
-        body()
-        self.callback(f"after_{name}")
+    def _with_step_events(self, event: str, step: str) -> None:
+        self.callback(f"before_{event}")
+        self._run_step(step)
+        self.callback(f"after_{event}")
 
     def callback(self, event: str) -> None:
         """Call `event` on every callback that defines it, in order."""
-        for cb in self.callbacks:
+        for cb in self.cbs:
             method = getattr(cb, event, None)
             if method is not None:
                 method(self)

@@ -15,13 +15,14 @@ from minitrain.distributed import all_reduce_sum
 
 
 class Metric(Protocol):
-    """Anything that can be reset, fed batches and read."""
+    """Anything that can be reset, fed batches of predictions and targets, summed over ranks and read
+    (Accuracy and PSNR are; Mean, which averages a loss, takes a value and a count instead)."""
 
     def reset(self) -> None: ...
 
     def add(self, preds: torch.Tensor, targets: torch.Tensor) -> None: ...
 
-    def sync(self) -> None: ...
+    def sync(self, device: torch.device | None = None) -> None: ...
 
     @property
     def value(self) -> float: ...

@@ -86,7 +86,8 @@ def check_resume(cfg) -> None:
 
     from minitrain.callbacks.checkpoint import load_checkpoint
     from minitrain.data import find_source
-    from minitrain.train import build_model, check_config
+    from minitrain.build import build_model
+    from minitrain.checks import check_config
 
     run_dir = Path(cfg.resume)
     check_config(cfg)

@@ -62,6 +62,7 @@ def make_images(labels: np.ndarray, rng: np.random.Generator, size: int = SIZE) 
     """Dim noise plus one bright block whose position says the class: learnable in one epoch."""
     images = rng.integers(0, 60, size=(len(labels), size, size), dtype=np.uint8)
     for i, k in enumerate(labels):
+        k = int(k) % N_CLASSES  # a label out of range (a bad-input test) still draws a block
         row, col = 3 + (k // 5) * (size // 2), 2 + (k % 5) * ((size - 4) // 5)
         images[i, row : row + 8, col : col + 4] = rng.integers(200, 256, size=(8, 4), dtype=np.uint8)
     return images
@@ -157,11 +158,7 @@ class Fakes:
     idx_bytes = staticmethod(idx_bytes)
     png_bytes = staticmethod(png_bytes)
     write_idx = staticmethod(write_idx)
-    write_parquet = staticmethod(write_parquet)
-    write_saved = staticmethod(write_saved)
     dataset_dict = staticmethod(dataset_dict)
-    writers = WRITERS
-    idx_files = IDX_FILES
     class_names = CLASS_NAMES
     fashion_names = FASHION_NAMES
     tiny = TINY
@@ -210,6 +207,23 @@ def compose_config():
     return compose_config
 
 
+# Markers ---------------------------------------------------------------------------------------
+
+CLI_FIXTURES = {"run_cli", "run_cli_many"}  # each starts `minitrain` in a subprocess: seconds per run
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test that runs the CLI is `slow` (left out of `pytest -m "not slow"`); a `gpu` test is skipped without CUDA."""
+    import torch
+
+    no_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if CLI_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("gpu") and not torch.cuda.is_available():
+            item.add_marker(no_gpu)
+
+
 # The CLI, in a subprocess ----------------------------------------------------------------------
 
 
@@ -233,18 +247,39 @@ def cli_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_minitrain(tmp: Path, *args: str, script: bool = False, timeout: float = 120, **env: str):
+    """The CompletedProcess of `python -m minitrain args` (or the `minitrain` script) run in `tmp`."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    command = [shutil.which("minitrain") or "minitrain"] if script else [sys.executable, "-m", "minitrain"]
+    return subprocess.run(
+        [*command, *args], cwd=tmp, env=cli_env(tmp, **env), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def start_minitrain(tmp: Path, *args: str, **env: str) -> subprocess.Popen:
+    """`python -m minitrain args` in the background (to signal or kill); output in tmp/stdout.txt and stderr.txt."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    with open(tmp / "stdout.txt", "w") as out, open(tmp / "stderr.txt", "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "minitrain", *args], cwd=tmp, env=cli_env(tmp, **env),
+                                stdout=out, stderr=err)
+
+
+def finish(proc: subprocess.Popen, tmp: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Wait for a run started by `start_minitrain` (killing it after `timeout`); its exit code and output."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    stdout, stderr = (tmp / "stdout.txt").read_text(), (tmp / "stderr.txt").read_text()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
 @pytest.fixture(scope="session")
 def run_cli():
     """run_cli(tmp, *args, script=False, **env) -> CompletedProcess of `python -m minitrain args` (or `minitrain`)."""
-
-    def run_cli(tmp: Path, *args: str, script: bool = False, timeout: float = 120, **env: str):
-        tmp.mkdir(parents=True, exist_ok=True)
-        command = [shutil.which("minitrain") or "minitrain"] if script else [sys.executable, "-m", "minitrain"]
-        return subprocess.run(
-            [*command, *args], cwd=tmp, env=cli_env(tmp, **env), capture_output=True, text=True, timeout=timeout,
-        )
-
-    return run_cli
+    return run_minitrain
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ from minitrain.callbacks import (
 from minitrain.cli import config_dir
 from minitrain.errors import ConfigError
 from minitrain.models import CNN, MLP, Autoencoder, ResNet
-from minitrain.train import build, build_callbacks, build_model, check_config
+from minitrain.build import build, build_callbacks, build_model, named_callbacks
+from minitrain.train import check_config
 
 DATASETS = ["mnist", "fashion_mnist"]
 MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "autoencoder": Autoencoder, "autoencoder_lesson": Autoencoder}
@@ -48,6 +49,7 @@ def test_every_option_found_in_the_config_tree_composes_with_the_defaults(group,
     assert group in cfg or group == "experiment"  # a preset is global: it sets keys of the other groups
 
 
+@pytest.mark.slow  # 30 compositions and builds; the inner loop still composes every option (the test above)
 @pytest.mark.parametrize("dataset, model, optimizer", list(itertools.product(DATASETS, MODELS, OPTIMIZERS)))
 def test_every_option_of_every_group_composes_and_builds(dataset, model, optimizer, compose_config):
     cfg = compose_config(f"dataset={dataset}", f"model={model}", f"optimizer={optimizer}")
@@ -99,23 +101,42 @@ def test_the_default_callbacks_build_in_order_and_the_summary_names_the_model_ch
     cfg = compose_config("model=autoencoder", return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # what `${hydra:runtime.choices.model}` reads
     try:
-        callbacks = build_callbacks(cfg.callbacks)
+        callbacks = named_callbacks(cfg.callbacks)
     finally:
         HydraConfig.instance().cfg = None
     assert [type(cb) for cb in callbacks] == [ProgressCallback, CSVLoggerCallback, LossPlotCallback, ImagesCallback,
                                               CheckpointCallback, SummaryCallback]
     summary = callbacks[-1]
-    assert (summary.model, summary.dataset, summary.task) == ("autoencoder", "fashion_mnist", "reconstruction")
-    assert callbacks[3].task == "reconstruction"
+    assert (summary.model, summary.dataset) == ("autoencoder", "fashion_mnist")
+
+
+def test_every_callback_of_a_run_comes_from_the_one_assembly_core_and_recipe_included(compose_config):
+    cfg = compose_config("model=mlp", "augment=flip_crop", "trainer.precision=fp16", "trainer.grad_clip=1.0",
+                         "trainer.tta_flip=true", "~callbacks.summary")
+    names = [type(cb).__name__ for cb in build_callbacks(cfg)]
+    assert names == ["InterruptCallback", "DeviceCallback", "MetricsCallback", "DivergenceCallback", "OneCycleCallback", "AugmentCallback",
+                     "MixedPrecisionCallback", "GradClipCallback", "FlipTTACallback", "ProgressCallback",
+                     "CSVLoggerCallback", "LossPlotCallback", "ImagesCallback", "CheckpointCallback"]
+
+
+def test_no_callback_config_threads_the_task_by_hand(compose_config):
+    # callbacks read the task from the Learner (learn.task), so no callback node repeats ${model.task}
+    cfg = compose_config("augment=flip_crop_erase")
+    assert all("task" not in node for node in cfg.callbacks.values()) and "task" not in cfg.augment
+
+
+def test_the_lr_finder_runs_without_the_schedule(compose_config):
+    names = [type(cb).__name__ for cb in build_callbacks(compose_config("model=mlp", "lr_find=true", "~callbacks.summary"))]
+    assert "OneCycleCallback" not in names and "CheckpointCallback" in names  # it checkpoints nothing: no epoch ends
 
 
 def test_a_callback_set_to_null_is_dropped_and_one_without_target_is_refused(compose_config):
     cfg = compose_config("model=mlp", "~callbacks.progress", "~callbacks.images", "~callbacks.summary",
                          "~callbacks.checkpoint", "callbacks.loss_plot=null")
-    assert [type(cb) for cb in build_callbacks(cfg.callbacks)] == [CSVLoggerCallback]
+    assert [type(cb) for cb in named_callbacks(cfg.callbacks)] == [CSVLoggerCallback]
     bad = compose_config("+callbacks.mine.n=3", "~callbacks.summary", "~callbacks.images", "~callbacks.checkpoint")
     with pytest.raises(ConfigError, match=r"callbacks\.mine has no _target_"):
-        build_callbacks(bad.callbacks)
+        named_callbacks(bad.callbacks)
 
 
 def test_a_target_that_does_not_exist_is_a_config_error_naming_what_was_built(compose_config):

@@ -112,6 +112,7 @@ def completed(runs, name):
 # torchrun end to end ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_torchrun_creates_only_the_run_directory_and_rank_0_alone_writes_into_it(runs, fakes):
     cwd, run_dir, _, proc = completed(runs, "ddp")
     assert sorted(p.name for p in cwd.iterdir()) == ["run"]  # no outputs/, .hydra or log file from rank 1
@@ -126,12 +127,14 @@ def test_torchrun_creates_only_the_run_directory_and_rank_0_alone_writes_into_it
     assert (run_dir / "checkpoints" / "last.pt").is_file()
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_torchrun_reports_each_epoch_once_not_once_per_rank(runs):
     _, _, _, proc = completed(runs, "ddp")
     for epoch in range(1, EPOCHS + 1):
         assert proc.stdout.count(f"epoch {epoch}/{EPOCHS}") == 1, proc.stdout
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_every_rank_ends_with_identical_weights(runs):
     _, _, probe, _ = completed(runs, "ddp")
     rank0, rank1 = probe_of(probe, 0), probe_of(probe, 1)
@@ -141,6 +144,7 @@ def test_every_rank_ends_with_identical_weights(runs):
         assert torch.equal(tensor, rank1["weights"][key]), key
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_each_rank_takes_as_many_steps_per_epoch_as_one_process_with_the_same_global_batch(runs, fake_data):
     _, _, ddp_probe, _ = completed(runs, "ddp")
     _, _, single_probe, _ = completed(runs, "single")
@@ -150,6 +154,7 @@ def test_each_rank_takes_as_many_steps_per_epoch_as_one_process_with_the_same_gl
     assert probe_of(ddp_probe, 1)["steps"] == expected
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_two_ranks_log_the_losses_of_one_process_seeing_the_same_global_batches(runs, fakes):
     _, ddp_dir, _, _ = completed(runs, "ddp")
     _, single_dir, _, _ = completed(runs, "single")
@@ -162,6 +167,7 @@ def test_two_ranks_log_the_losses_of_one_process_seeing_the_same_global_batches(
             assert float(ddp[key]) == pytest.approx(float(single[key]), rel=1e-3), (key, ddp, single)
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_two_ranks_train_the_same_model_as_one_process_with_the_global_batch(runs):
     _, _, ddp_probe, _ = completed(runs, "ddp")
     _, _, single_probe, _ = completed(runs, "single")
@@ -170,6 +176,7 @@ def test_two_ranks_train_the_same_model_as_one_process_with_the_global_batch(run
         assert torch.allclose(ddp[key], tensor, atol=1e-4), (key, (ddp[key] - tensor).abs().max())
 
 
+@pytest.mark.slow  # torchrun and CLI runs in subprocesses (the `runs` fixture)
 def test_a_torchrun_run_resumes_under_torchrun(runs, fakes, fake_data):
     cwd, run_dir, _, _ = completed(runs, "ddp_first")
     _, first_rows = fakes.read_csv(run_dir / "metrics.csv")

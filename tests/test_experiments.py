@@ -11,8 +11,9 @@ import torch
 
 from minitrain.callbacks import AugmentCallback, OneCycleCallback
 from minitrain.cli import config_dir
+from minitrain.build import CALLBACK_GROUPS, build, build_model
 from minitrain.models import CNN, Autoencoder, ResNet
-from minitrain.train import build, build_model, check_config, recipe_callbacks
+from minitrain.train import check_config
 
 PRESETS = {
     "fashion_cnn_onecycle": CNN,
@@ -23,6 +24,12 @@ PRESETS = {
     "autoencoder_wide": Autoencoder,
 }
 MOST_EPOCHS = {"fashion_resnet": 10, "fashion_resnet_long": 25}
+
+
+def recipe_callbacks(cfg) -> list:
+    """The callbacks of the recipe's optional groups: augmentation, precision, clipping, flipped validation."""
+    groups = ("augment", "precision", "grad_clip", "tta_flip")
+    return [cb for group in groups for cb in CALLBACK_GROUPS[group](cfg, torch.device("cpu"))]
 
 
 def test_the_experiment_folder_holds_the_documented_presets():

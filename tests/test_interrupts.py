@@ -64,7 +64,7 @@ def test_the_learner_stops_at_the_end_of_the_batch_the_signal_arrived_in():
     batches = [(xs[i : i + 8], ys[i : i + 8]) for i in range(0, 64, 8)]
     marker = SignalAtBatch(at=3)
     learn = Learner(torch.nn.Linear(4, 2), DataLoaders(batches, batches), torch.nn.functional.cross_entropy,
-                    lambda params: torch.optim.SGD(params, lr=0.1), [InterruptCallback(), marker])
+                    0.1, [InterruptCallback(), marker])
     with interrupts.graceful_interrupts(), pytest.raises(KeyboardInterrupt):
         learn.fit(2)
     assert marker.finished == [(True, 0), (True, 1), (True, 2), (True, 3)], "the interrupted batch did not take its step, or training went on"

@@ -3,8 +3,6 @@ and what training and validation do to the model."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -82,7 +80,7 @@ def batches(sizes: list[int], seed: int = 0) -> list[tuple[torch.Tensor, torch.T
 def make_learner(callbacks=(), train_sizes=(4, 4), valid_sizes=(4,)) -> Learner:
     torch.manual_seed(0)
     dls = DataLoaders(train=batches(list(train_sizes), seed=1), valid=batches(list(valid_sizes), seed=2))
-    return Learner(nn.Linear(4, 3), dls, F.cross_entropy, partial(torch.optim.SGD, lr=0.5), callbacks)
+    return Learner(nn.Linear(4, 3), dls, F.cross_entropy, 0.5, callbacks)
 
 
 def epoch_events(n_train: int, n_valid: int) -> list[str]:
@@ -129,9 +127,9 @@ def test_callbacks_run_in_ascending_order_and_ties_keep_the_given_order():
 
     given = [Named("a", 5), Named("b", -1), Named("c", 5), Named("d", 0), Named("e", -1)]
     learn = make_learner(given)
-    assert [cb.name for cb in learn.callbacks] == ["b", "e", "d", "a", "c"]
     learn.fit(1)
     assert calls == ["b", "e", "d", "a", "c"]
+    assert [cb.name for cb in learn.cbs] == ["b", "e", "d", "a", "c"]  # learn.cbs is sorted in place at each fit
 
 
 def test_cancel_batch_skips_the_rest_of_that_batch_but_cleans_up_and_training_goes_on():
@@ -286,3 +284,68 @@ def test_fit_builds_the_optimizer_once_from_opt_func():
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.5
     learn.fit(1)
     assert learn.opt is opt
+
+
+def test_after_step_sees_the_weights_the_step_updated_and_before_step_the_old_ones():
+    changed = []
+
+    class Watch(Callback):
+        def before_step(self, learn):
+            self.old = [p.detach().clone() for p in learn.model.parameters()]
+            self.grads = [p.grad.detach().clone() for p in learn.model.parameters()]
+
+        def after_step(self, learn):
+            new = list(learn.model.parameters())
+            # plain SGD at lr 0.5: each weight moved by exactly -lr x its gradient
+            changed.append(all(torch.allclose(n, o - 0.5 * g) for n, o, g in zip(new, self.old, self.grads)))
+
+    make_learner([Watch()]).fit(1)
+    assert changed == [True, True]
+
+
+def test_a_callback_step_runs_between_the_step_events_instead_of_the_learners():
+    order = []
+
+    class OwnStep(Callback):
+        def before_step(self, learn):
+            order.append("before_step")
+
+        def step(self, learn):
+            order.append("step")
+
+        def after_step(self, learn):
+            order.append("after_step")
+
+    learn = make_learner([OwnStep()])
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(1)
+    assert order == ["before_step", "step", "after_step"] * 2
+    assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))  # the optimizer never stepped
+
+
+def test_a_subclass_step_serves_unless_a_callback_defines_that_step():
+    calls = []
+
+    class Counting(Learner):
+        def predict(self):
+            calls.append("subclass")
+            super().predict()
+
+    class Predict(Callback):
+        def predict(self, learn):
+            calls.append("callback")
+            learn.preds = learn.model(learn.batch[0])
+
+    dls = DataLoaders(train=batches([4]), valid=batches([4]))
+    Counting(nn.Linear(4, 3), dls, F.cross_entropy).fit(1)
+    assert calls == ["subclass", "subclass"]
+    calls.clear()
+    Counting(nn.Linear(4, 3), dls, F.cross_entropy, cbs=[Predict()]).fit(1)
+    assert calls == ["callback", "callback"]
+
+
+def test_order_constants_put_the_checkpoint_restore_after_the_schedule_and_before_the_reporters():
+    from minitrain.learner import Order
+
+    assert Order.DEVICE < Order.AUGMENT < Order.METRICS < Order.DIVERGENCE < Order.RECIPE < Order.CHECKPOINT
+    assert Order.CHECKPOINT < Order.PROGRESS < Order.CSV < Order.PLOTS < Order.IMAGES < Order.SUMMARY

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -70,7 +68,7 @@ def _fit_with_metrics(n_epochs: int, train_sizes=(3, 1), valid_sizes=(3, 1)) -> 
     make = lambda sizes: [(torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)) for n in sizes]  # noqa: E731
     torch.manual_seed(0)
     learn = Learner(nn.Linear(4, 3), DataLoaders(make(train_sizes), make(valid_sizes)), F.cross_entropy,
-                    partial(torch.optim.SGD, lr=0.1), [MetricsCallback({"accuracy": Accuracy})])
+                    0.1, [MetricsCallback({"accuracy": Accuracy})])
     learn.fit(n_epochs)
     return learn
 
@@ -107,7 +105,7 @@ def test_metrics_callback_train_loss_averages_only_the_training_batches_of_that_
     g = torch.Generator().manual_seed(0)
     train = [(torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)) for n in (3, 1)]
     valid = [(torch.randn(2, 4, generator=g), torch.randint(0, 3, (2,), generator=g))]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(train, valid), F.cross_entropy, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(nn.Linear(4, 3), DataLoaders(train, valid), F.cross_entropy, 0.1,
                     [MetricsCallback({"accuracy": Accuracy}), Watch()])
     learn.fit(2)
     for epoch, row in enumerate(learn.history):

@@ -15,9 +15,7 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,24 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # CLI runs in subprocesses, started here rather than through run_cli
 TIMEOUT = 300  # seconds a CLI run may take on a busy 2-core machine
 
-# Shared helpers (kept in this file: tests/conftest.py belongs to another change) ---------------------
-
-
-def make_images(labels: np.ndarray, rng: np.random.Generator, size: int = 28) -> np.ndarray:
-    """Noise plus a bright 8x4 blob whose position says the class."""
-    images = rng.integers(0, 80, size=(len(labels), size, size), dtype=np.uint8)
-    for i, k in enumerate(labels):
-        row, col = 2 + (k // 5) * (size // 2), 1 + (k % 5) * ((size - 2) // 5)
-        images[i, row : row + 8, col : col + 4] = rng.integers(160, 256, size=(8, 4), dtype=np.uint8)
-    return images
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """00 00 08 <ndim>, each dimension as a big-endian int32, then the uint8 data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+make_images, idx_bytes = conftest.make_images, conftest.idx_bytes  # the shared test helpers
 
 
 def write_idx_dataset(root: Path, n_train: int = 400, n_test: int = 100, label_noise: float = 0.2, seed: int = 0) -> Path:
@@ -63,28 +47,13 @@ def write_idx_dataset(root: Path, n_train: int = 400, n_test: int = 100, label_n
     return root
 
 
-def cli_env(tmp: Path) -> dict[str, str]:
-    """conftest's CLI environment (caches in `tmp`, the hub off, one thread), with lines that never wrap."""
-    return conftest.cli_env(tmp, COLUMNS="1000")
-
-
 def start_cli(tmp: Path, *args: str) -> subprocess.Popen:
-    """`python -m minitrain args` in the background; its output goes to tmp/stdout.txt and tmp/stderr.txt."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    with open(tmp / "stdout.txt", "w") as out, open(tmp / "stderr.txt", "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "minitrain", *args], cwd=tmp, env=cli_env(tmp), stdout=out, stderr=err)
+    """conftest's background CLI run, with lines that never wrap."""
+    return conftest.start_minitrain(tmp, *args, COLUMNS="1000")
 
 
 def finish(proc: subprocess.Popen, tmp: Path) -> subprocess.CompletedProcess:
-    """Wait for a run started by `start_cli`; its exit code and output."""
-    try:
-        proc.wait(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise
-    stdout, stderr = (tmp / "stdout.txt").read_text(), (tmp / "stderr.txt").read_text()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    return conftest.finish(proc, tmp, TIMEOUT)
 
 
 def run_cli(tmp: Path, *args: str) -> subprocess.CompletedProcess:
@@ -228,6 +197,7 @@ def test_best_checkpoint_is_the_epoch_with_the_highest_validation_accuracy(short
 
 
 def test_atomic_write_leaves_the_old_file_intact_when_the_writer_fails_midway(tmp_path):
+    from minitrain.errors import WriteError
     from minitrain.reports.files import write_atomic
 
     target = tmp_path / "last.pt"
@@ -237,7 +207,7 @@ def test_atomic_write_leaves_the_old_file_intact_when_the_writer_fails_midway(tm
         f.write(b"half of a new check")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match=f"Could not write {target}: the disk is full"):
         write_atomic(target, write_half_then_fail, mode="wb")
     assert target.read_bytes() == b"the previous checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"], "the temporary file was left behind"
@@ -475,7 +445,7 @@ def test_divergence_callback_raises_before_backward_so_an_infinite_loss_never_re
             self.snapshots.append({k: v.clone() for k, v in learn.model.state_dict().items()})
 
     recorder = WeightsAfterEachStep()
-    learn = Learner(model, DataLoaders(batches, batches), inf_on_second_batch, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(model, DataLoaders(batches, batches), inf_on_second_batch, 0.1,
                     [DivergenceCallback(), recorder])
     with pytest.raises(DivergedError, match=r"epoch 1, batch 2") as excinfo:
         learn.fit(1)

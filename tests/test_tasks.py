@@ -23,3 +23,19 @@ def test_label_smoothing_changes_the_loss_to_cross_entropy_against_smoothed_targ
     assert smoothed > plain  # confident right answers cost more
     soft = F.one_hot(TARGETS, 3) * 0.7 + 0.3 / 3
     assert smoothed.item() == pytest.approx(-(soft * LOGITS.log_softmax(dim=1)).sum(dim=1).mean().item())
+
+
+def test_each_task_names_its_history_columns_once_and_the_sweep_report_takes_them_from_there():
+    from minitrain.reports.sweep import METRIC_COLUMNS
+
+    assert TASKS["classification"].columns == ["epoch", "train_loss", "valid_loss", "valid_accuracy", "seconds"]
+    assert TASKS["reconstruction"].columns == ["epoch", "train_loss", "valid_loss", "valid_psnr", "seconds"]
+    assert all(set(task.columns) <= set(METRIC_COLUMNS) for task in TASKS.values())
+    assert METRIC_COLUMNS[-1] == "seconds"
+
+
+def test_the_best_epoch_follows_the_tasks_rule():
+    history = [{"epoch": 1, "valid_accuracy": 0.5, "valid_loss": 0.9}, {"epoch": 2, "valid_accuracy": 0.7, "valid_loss": 1.0},
+               {"epoch": 3, "valid_accuracy": 0.7, "valid_loss": 0.8}]
+    assert TASKS["classification"].best_row(history)["epoch"] == 2  # highest accuracy, the first of equals
+    assert TASKS["reconstruction"].best_row(history)["epoch"] == 3  # lowest loss

@@ -3,7 +3,7 @@
 from minitrain.callbacks.augment import AugmentCallback, FlipTTACallback
 from minitrain.callbacks.checkpoint import CheckpointCallback
 from minitrain.callbacks.clip import GradClipCallback
-from minitrain.callbacks.precision import AutocastCallback
+from minitrain.callbacks.precision import AutocastCallback, MixedPrecisionCallback
 from minitrain.callbacks.device import DeviceCallback
 from minitrain.callbacks.divergence import DivergenceCallback
 from minitrain.callbacks.files import CSVLoggerCallback, LossPlotCallback, SummaryCallback
@@ -29,6 +29,7 @@ __all__ = [
     "LRFinderCallback",
     "LossPlotCallback",
     "MetricsCallback",
+    "MixedPrecisionCallback",
     "OneCycleCallback",
     "ProgressCallback",
     "SummaryCallback",

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
+from minitrain.tasks import reconstructs
 
 
 def random_flip(x: torch.Tensor, p: float = 0.5) -> torch.Tensor:
@@ -49,16 +50,14 @@ def random_erase(x: torch.Tensor, p: float = 0.5, scale: tuple[float, float] = (
 class AugmentCallback(Callback):
     """Replaces each training batch's images with augmented ones, on the device, after the device move.
 
-    For reconstruction the target is the augmented image too (the model reproduces what it sees).
-    Validation batches are left alone.
+    For reconstruction (`learn.task`, or a target that is the input itself) the target is the augmented image
+    too: the model reproduces what it sees. Validation batches are left alone.
     """
 
-    order = -18  # after DeviceCallback (-20) moves the batch, before anything reads it
+    order = Order.AUGMENT
 
-    def __init__(self, flip: bool = False, crop_padding: int = 0, erase_p: float = 0.0,
-                 task: str = "classification") -> None:
+    def __init__(self, flip: bool = False, crop_padding: int = 0, erase_p: float = 0.0) -> None:
         self.flip, self.crop_padding, self.erase_p = flip, crop_padding, erase_p
-        self.reconstruction = str(task) == "reconstruction"
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         if self.crop_padding > 0:
@@ -74,22 +73,19 @@ class AugmentCallback(Callback):
             return
         x, y, *rest = learn.batch
         out = self.augment(x)
-        learn.batch = (out, out if self.reconstruction or y is x else y, *rest)
+        learn.batch = (out, out if reconstructs(learn) or y is x else y, *rest)
 
 
 class FlipTTACallback(Callback):
     """Test-time augmentation: at validation, predictions are the mean of the model's outputs for each image
     and its mirror image (a reconstruction of the mirror is mirrored back first)."""
 
-    order = -15  # early, so any later callback reading the predictions sees the averaged ones
-
-    def __init__(self, task: str = "classification") -> None:
-        self.reconstruction = str(task) == "reconstruction"
+    order = Order.TTA
 
     def after_predict(self, learn) -> None:
         if learn.training:
             return
         mirrored = learn.model(learn.batch[0].flip(-1))
-        if self.reconstruction:
+        if reconstructs(learn):
             mirrored = mirrored.flip(-1)
         learn.preds = (learn.preds + mirrored) / 2

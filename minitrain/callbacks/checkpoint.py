@@ -14,10 +14,9 @@ import torch
 from minitrain.distributed import unwrap
 from minitrain.resume import resume_command
 from minitrain.errors import CheckpointWriteError, ResumeError, WriteError
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 from minitrain.reports.files import write_atomic
 from minitrain.runs import describe
-from minitrain.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def set_rng_states(states: dict) -> None:
 
 def stateful_callbacks(learn) -> dict:
     """Callbacks that carry training state (e.g. an LR scheduler), by class name and position."""
-    return {f"{i}:{type(cb).__name__}": cb for i, cb in enumerate(learn.callbacks) if hasattr(cb, "state_dict")}
+    return {f"{i}:{type(cb).__name__}": cb for i, cb in enumerate(learn.cbs) if hasattr(cb, "state_dict")}
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -87,10 +86,9 @@ class CheckpointCallback(Callback):
     history, and training continues at the next epoch.
     """
 
-    order = 60  # after the history row is complete
+    order = Order.CHECKPOINT  # restore before the reporters read start_epoch; save once the row is complete
 
-    def __init__(self, task: str = "classification", resume: str | None = None) -> None:
-        self.spec = TASKS[str(task)]
+    def __init__(self, resume: str | None = None) -> None:
         self.resume_from = Path(resume) / "checkpoints" / "last.pt" if resume else None
         self.best: float | None = None
         self.config: dict | None = None  # the run's composed config as plain data; train() sets it
@@ -121,9 +119,9 @@ class CheckpointCallback(Callback):
     def after_epoch(self, learn) -> None:
         if learn.training or learn.run_dir is None or not learn.history:
             return
-        row = learn.history[-1]
-        value = row.get(self.spec.monitor)
-        improved = value is not None and self.spec.is_better(value, self.best)
+        row, spec = learn.history[-1], learn.task
+        value = row.get(spec.monitor) if spec is not None else None
+        improved = value is not None and spec.is_better(value, self.best)
         if improved:
             self.best = value
         folder = learn.run_dir / "checkpoints"

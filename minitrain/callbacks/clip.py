@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 
 class GradClipCallback(Callback):
     """Rescales all gradients together so that their global L2 norm is at most `max_norm`."""
+
+    order = Order.RECIPE
 
     def __init__(self, max_norm: float) -> None:
         self.max_norm = max_norm

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from minitrain.errors import DivergedError
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 
 class DivergenceCallback(Callback):
@@ -18,7 +18,7 @@ class DivergenceCallback(Callback):
     checkpoint (written at the end of the last good epoch) is left as it was.
     """
 
-    order = -5
+    order = Order.DIVERGENCE
 
     def __init__(self, defer: bool | None = None) -> None:
         self.defer = defer  # read each check one batch late; None: on accelerators, not on the CPU

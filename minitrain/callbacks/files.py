@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 
 from minitrain.errors import DivergedError, ResumeError
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 from minitrain.reports.figures import curves
 from minitrain.reports.files import write_csv, write_json
-from minitrain.tasks import TASKS
 
 
-def history_columns(history: list[dict]) -> list[str]:
-    """Every key that appears in the history, in order of first appearance."""
-    return list(dict.fromkeys(key for row in history for key in row))
+def history_columns(learn) -> list[str]:
+    """The task's columns (learn.task), then any other key a callback added to the history, in order of first
+    appearance."""
+    known = learn.task.columns if learn.task is not None else []
+    return list(dict.fromkeys([*known, *(key for row in learn.history for key in row)]))
 
 
 class CSVLoggerCallback(Callback):
@@ -22,20 +23,20 @@ class CSVLoggerCallback(Callback):
     Rewriting the whole (small) file means a kill can never leave a torn or duplicated line.
     """
 
-    order = 20
+    order = Order.CSV
 
     def __init__(self, filename: str = "metrics.csv") -> None:
         self.filename = filename
 
     def after_epoch(self, learn) -> None:
         if not learn.training and learn.run_dir is not None and learn.history:
-            write_csv(learn.run_dir / self.filename, learn.history, history_columns(learn.history))
+            write_csv(learn.run_dir / self.filename, learn.history, history_columns(learn))
 
 
 class LossPlotCallback(Callback):
     """losses.png: training and validation loss per epoch, redrawn after every epoch."""
 
-    order = 30
+    order = Order.PLOTS
 
     def after_epoch(self, learn) -> None:
         if learn.training or learn.run_dir is None or not learn.history:
@@ -61,10 +62,10 @@ class SummaryCallback(Callback):
     Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary.
     """
 
-    order = 50
+    order = Order.SUMMARY
 
-    def __init__(self, dataset: str = "", model: str = "", task: str = "classification") -> None:
-        self.dataset, self.model, self.task = dataset, model, str(task)
+    def __init__(self, dataset: str = "", model: str = "") -> None:
+        self.dataset, self.model = dataset, model
         self.started = time.perf_counter()  # reset in before_fit; set here for a fit that fails before it
 
     def before_fit(self, learn) -> None:
@@ -76,11 +77,8 @@ class SummaryCallback(Callback):
         write_json(learn.run_dir / "summary.json", self.summary(learn))
 
     def summary(self, learn) -> dict:
-        spec = TASKS[self.task]
-        best = None
-        for row in learn.history:
-            if spec.monitor in row and spec.is_better(row[spec.monitor], best and best[spec.monitor]):
-                best = row
+        spec = learn.task
+        best = spec.best_row(learn.history) if spec is not None else None
         data = learn.dls.data
         error = learn.exception
         return {
@@ -88,7 +86,7 @@ class SummaryCallback(Callback):
             **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
             "dataset": self.dataset,
             "model": self.model,
-            "task": self.task,
+            "task": spec.name if spec is not None else None,
             "device": str(next(learn.model.parameters()).device),
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),

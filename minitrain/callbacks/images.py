@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from minitrain.data.loaders import as_inputs
 from minitrain.distributed import unwrap
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
+from minitrain.tasks import reconstructs
 from minitrain.reports.figures import image_grid, reconstruction_grid
 
 
@@ -14,10 +16,10 @@ class ImagesCallback(Callback):
     predictions.png after training (classification). All use the first `n_images` of each split,
     so pictures from different epochs and runs show the same items."""
 
-    order = 40
+    order = Order.IMAGES
 
-    def __init__(self, n_images: int = 36, task: str = "classification") -> None:
-        self.n_images, self.task = n_images, str(task)
+    def __init__(self, n_images: int = 36) -> None:
+        self.n_images = n_images
 
     def before_fit(self, learn) -> None:
         data = learn.dls.data
@@ -31,7 +33,7 @@ class ImagesCallback(Callback):
 
     @torch.no_grad()
     def _predict_valid(self, learn) -> tuple[torch.Tensor, torch.Tensor]:
-        images = self.data.valid.images[: self.n_images].unsqueeze(1).float().div(255)
+        images = as_inputs(self.data.valid.images[: self.n_images])
         model = unwrap(learn.model)
         device = next(model.parameters()).device
         was_training = model.training
@@ -41,7 +43,7 @@ class ImagesCallback(Callback):
         return images, out
 
     def after_epoch(self, learn) -> None:
-        if learn.training or self.data is None or self.task != "reconstruction":
+        if learn.training or self.data is None or not reconstructs(learn):
             return
         images, out = self._predict_valid(learn)
         epoch = learn.epoch + 1
@@ -51,7 +53,7 @@ class ImagesCallback(Callback):
         )
 
     def after_fit(self, learn) -> None:
-        if self.data is None or self.task != "classification":
+        if self.data is None or reconstructs(learn):
             return
         images, out = self._predict_valid(learn)
         preds = out.argmax(dim=1)

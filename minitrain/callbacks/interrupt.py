@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from minitrain import interrupts
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 
 class InterruptCallback(Callback):
     """Raises the KeyboardInterrupt that minitrain.interrupts' signal handler asked for, at the next batch edge."""
 
-    order = -20  # before any other callback starts work on the batch
+    order = Order.INTERRUPT
 
     def before_batch(self, learn) -> None:
         interrupts.check()

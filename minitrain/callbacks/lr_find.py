@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 
-from minitrain.learner import Callback, CancelEpochException, CancelFitException
+from minitrain.learner import Callback, CancelEpochException, CancelFitException, Order
 from minitrain.reports.figures import curves
 from minitrain.reports.files import write_json
 
@@ -18,17 +18,34 @@ def finite_or_none(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
-def suggest_lr(lrs: list[float], losses: list[float]) -> dict[str, float]:
-    """Two readings of a smoothed loss-vs-lr curve: where it falls fastest before its minimum (the slope per
-    log-lr taken over a tenth of the points, so that noise between neighbours does not count), and a tenth
-    of the lr at the minimum. The suggestion is the smaller of the two: the safer one."""
-    best = min(range(len(losses)), key=lambda i: losses[i])
+def suggest_lr(lrs: list[float], losses: list[float], tolerance: float = 0.001, min_drop: float = 0.02
+               ) -> dict[str, float | None]:
+    """Two readings of a smoothed loss-vs-lr curve, robust to a long flat start (momentum SGD's curve can stay
+    level, within noise, until it explodes, so that its lowest point is a noise dip among the first batches):
+
+    - the minimum: the largest lr at which the loss is still within `tolerance` (relative) of its lowest value,
+      both read after the first tenth of the points (the smoothing's warm-up, when its average holds few losses);
+    - the steepest descent: where the loss falls fastest (the slope per log-lr over a tenth of the points, so
+      that noise between neighbours does not count), looked for only once the loss has started to fall (10% of
+      its whole drop), and only when it falls by `min_drop` (relative) at all.
+
+    The suggestion is the smaller of the steepest descent and a tenth of the minimum's lr: the safer one.
+    """
     width = max(1, len(losses) // 10)
-    slopes = {i + width // 2: (losses[i + width] - losses[i]) / math.log(lrs[i + width] / lrs[i])
-              for i in range(best - width + 1)}
-    steepest = lrs[min(slopes, key=slopes.__getitem__)] if slopes else lrs[best]
+    skip = width if len(losses) > 3 * width else 0
+    lowest = min(losses[skip:])
+    best = max(i for i in range(skip, len(losses)) if losses[i] <= lowest + tolerance * abs(lowest))
+    plateau = sorted(losses[:width])[width // 2]  # the median of the start: a flat start's level, noise aside
+    drop = plateau - lowest
+    steepest = None
+    if drop > min_drop * abs(plateau):
+        falling = next(i for i, loss in enumerate(losses) if loss <= plateau - 0.1 * drop)
+        slopes = {i + width // 2: (losses[i + width] - losses[i]) / math.log(lrs[i + width] / lrs[i])
+                  for i in range(max(0, falling - width), min(best, len(losses) - 1) - width + 1)}
+        steepest = lrs[min(slopes, key=slopes.__getitem__)] if slopes else None
     min_over_10 = lrs[best] / 10
-    return {"suggested_lr": min(steepest, min_over_10), "steepest_lr": steepest, "min_loss_lr": lrs[best],
+    suggested = min(steepest, min_over_10) if steepest is not None else min_over_10
+    return {"suggested_lr": suggested, "steepest_lr": steepest, "min_loss_lr": lrs[best],
             "min_loss_lr_over_10": min_over_10}
 
 
@@ -40,7 +57,7 @@ class LRFinderCallback(Callback):
     lr_find.png (smoothed loss against lr, log x) and lr_find.json (the suggestion and the curve) are written.
     """
 
-    order = -7  # after the loss is known, before DivergenceCallback (-5) calls a NaN loss an error
+    order = Order.LR_FINDER
 
     def __init__(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 150, stop_factor: float = 4.0,
                  beta: float = 0.98) -> None:
@@ -87,8 +104,9 @@ class LRFinderCallback(Callback):
         lrs, smoothed = [self.lrs[i] for i in finite], [self.smoothed[i] for i in finite]
         self.result = {**suggest_lr(lrs, smoothed), "batches": len(self.lrs), "lrs": self.lrs,
                        "losses": finite_or_none(self.losses), "smoothed_losses": finite_or_none(self.smoothed)}
-        log.info("LR finder: suggested optimizer.lr=%.3g (steepest descent at %.3g, minimum loss at %.3g) "
-                 "after %d batches", self.result["suggested_lr"], self.result["steepest_lr"],
+        steepest = self.result["steepest_lr"]
+        log.info("LR finder: suggested optimizer.lr=%.3g (steepest descent at %s, minimum loss at %.3g) "
+                 "after %d batches", self.result["suggested_lr"], f"{steepest:.3g}" if steepest else "none",
                  self.result["min_loss_lr"], len(self.lrs))
         if learn.run_dir is None:
             return

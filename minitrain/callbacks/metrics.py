@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 from minitrain.metrics import Mean, Metric
+from minitrain.tasks import valid_column
 
 
 class MetricsCallback(Callback):
@@ -15,15 +16,20 @@ class MetricsCallback(Callback):
     Losses are weighted by batch size; values stay on the device until the pass ends.
     """
 
-    order = -10  # history is complete before the reporters read it
+    order = Order.METRICS  # history is complete before the checkpoint and the reporters read it
 
     def __init__(self, metrics: dict[str, Callable[[], Metric]] | None = None) -> None:
         self.loss = Mean()
-        self.metrics = {name: make() for name, make in (metrics or {}).items()}
+        self.given = metrics  # None: the learner's task's metrics (none without a task)
+        self.metrics: dict[str, Metric] = {}
         self.row: dict[str, float] = {}
 
+    def before_fit(self, learn) -> None:
+        makers = self.given if self.given is not None else (learn.task.metrics if learn.task else {})
+        self.metrics = {name: make() for name, make in makers.items()}
+
     def before_epoch(self, learn) -> None:
-        if learn.training:
+        if learn.training or not self.row:  # an epoch's first pass (a validation-only fit has no training pass)
             self.started = time.perf_counter()
             self.row = {"epoch": learn.epoch + 1}
         self.loss.reset()
@@ -44,6 +50,7 @@ class MetricsCallback(Callback):
             self.row["train_loss"] = self.loss.value
             return
         self.row["valid_loss"] = self.loss.value
-        self.row.update({f"valid_{name}": m.value for name, m in self.metrics.items()})
+        self.row.update({valid_column(name): m.value for name, m in self.metrics.items()})
         self.row["seconds"] = round(time.perf_counter() - self.started, 3)
         learn.history.append(self.row)
+        self.row = {}

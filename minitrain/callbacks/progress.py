@@ -6,7 +6,7 @@ import logging
 import time
 
 from minitrain.distributed import is_main_process
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 history_log = logging.getLogger("minitrain.file")  # the run's log file only (configs/hydra/job_logging)
 
@@ -21,7 +21,7 @@ def format_row(row: dict, n_epochs: int) -> str:
 class ProgressCallback(Callback):
     """Progress bars for epochs and batches with the running loss, and a table that grows by a row per epoch."""
 
-    order = 10
+    order = Order.PROGRESS  # after CHECKPOINT: a resumed run's epoch bar starts at the restored epoch
 
     def __init__(self, refresh_seconds: float = 0.2) -> None:
         self.refresh_seconds = refresh_seconds  # how often the running loss is read (each read waits for the device)

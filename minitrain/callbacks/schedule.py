@@ -6,29 +6,22 @@ import warnings
 
 import torch
 
-from minitrain.learner import Callback
+from minitrain.learner import Callback, Order
 
 
-class OneCycleCallback(Callback):
-    """Leslie Smith's one-cycle policy (torch's OneCycleLR): warm up to the optimizer's lr, anneal to ~0.
+class _BatchSchedule(Callback):
+    """An lr schedule stepped after every optimizer step over the fit's batches, saved and restored with the run.
 
-    Momentum (or Adam's beta1) cycles the other way, as in fastai's fit_one_cycle.
+    Subclasses say which torch scheduler `make` builds from the optimizer's configured lrs (`self.peaks`).
     """
 
-    order = 0
+    order = Order.RECIPE  # before CHECKPOINT, whose restore replays the schedule's steps
 
-    def __init__(self, pct_start: float = 0.25, div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
-        self.pct_start, self.div_factor, self.final_div_factor = pct_start, div_factor, final_div_factor
+    def __init__(self) -> None:
         self.scheduler = None
 
     def make(self, opt: torch.optim.Optimizer, total_steps: int):
-        pct_start = self.pct_start
-        if abs(pct_start * total_steps - 1) < 1e-9:  # torch divides by pct_start * total_steps - 1 (4 steps at 0.25)
-            pct_start = 1.5 / total_steps if total_steps > 1 else 0.5
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.peaks, total_steps=total_steps, pct_start=pct_start,
-            div_factor=self.div_factor, final_div_factor=self.final_div_factor,
-        )
+        raise NotImplementedError
 
     def before_fit(self, learn) -> None:
         self.opt = learn.opt
@@ -57,7 +50,27 @@ class OneCycleCallback(Callback):
                 self.after_step(None)
 
 
-class CosineCallback(OneCycleCallback):
+class OneCycleCallback(_BatchSchedule):
+    """Leslie Smith's one-cycle policy (torch's OneCycleLR): warm up to the optimizer's lr, anneal to ~0.
+
+    Momentum (or Adam's beta1) cycles the other way, as in fastai's fit_one_cycle.
+    """
+
+    def __init__(self, pct_start: float = 0.25, div_factor: float = 25.0, final_div_factor: float = 1e4) -> None:
+        super().__init__()
+        self.pct_start, self.div_factor, self.final_div_factor = pct_start, div_factor, final_div_factor
+
+    def make(self, opt: torch.optim.Optimizer, total_steps: int):
+        pct_start = self.pct_start
+        if abs(pct_start * total_steps - 1) < 1e-9:  # torch divides by pct_start * total_steps - 1 (4 steps at 0.25)
+            pct_start = 1.5 / total_steps if total_steps > 1 else 0.5
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.peaks, total_steps=total_steps, pct_start=pct_start,
+            div_factor=self.div_factor, final_div_factor=self.final_div_factor,
+        )
+
+
+class CosineCallback(_BatchSchedule):
     """Cosine decay from the optimizer's lr to `eta_min_ratio` x lr, after a short linear warm-up."""
 
     def __init__(self, warmup_pct: float = 0.05, eta_min_ratio: float = 0.0) -> None:

@@ -13,6 +13,11 @@ from minitrain.distributed import Rank
 from minitrain.learner import DataLoaders
 
 
+def as_inputs(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (N x H x W) as models take them: float in [0, 1], one channel (N x 1 x H x W)."""
+    return images.unsqueeze(1).float().div_(255)
+
+
 class BatchDataset(Dataset):
     """A decoded split that answers a list of indices with one stacked batch.
 
@@ -28,7 +33,7 @@ class BatchDataset(Dataset):
 
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices)
-        x = self.images[idx].unsqueeze(1).float().div_(255)
+        x = as_inputs(self.images[idx])
         return x, (x if self.target == "images" else self.labels[idx])
 
 
@@ -86,7 +91,7 @@ class DeviceBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for idx in self.sampler.indices().to(self.device).split(self.sampler.batch_size):
-            x = self.images[idx].unsqueeze(1).float().div_(255)
+            x = as_inputs(self.images[idx])
             yield x, (x if self.target == "images" else self.labels[idx])
 
 

@@ -10,8 +10,9 @@ import yaml
 
 from minitrain.reports.figures import curves
 from minitrain.reports.files import write_csv
+from minitrain.tasks import all_columns
 
-METRIC_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_accuracy", "valid_psnr", "seconds"]
+METRIC_COLUMNS = all_columns()  # every task's history columns (minitrain.tasks): a new metric shows up here too
 _REPORT_COLUMNS = {"job", "status", "wall_seconds", "error", "run_dir", *METRIC_COLUMNS}
 
 

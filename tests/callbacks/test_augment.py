@@ -3,7 +3,6 @@ targets of reconstructions augmented alike, validation untouched; and flipped te
 
 from __future__ import annotations
 
-from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +13,7 @@ from torch import nn
 from minitrain.callbacks import AugmentCallback, DeviceCallback, FlipTTACallback, MetricsCallback
 from minitrain.callbacks.augment import random_crop, random_erase, random_flip
 from minitrain.learner import Callback, DataLoaders, Learner
+from minitrain.tasks import TASKS
 
 
 def images(n: int = 64) -> torch.Tensor:
@@ -24,8 +24,8 @@ def images(n: int = 64) -> torch.Tensor:
 def augmented_batch(training: bool = True, task: str = "classification", same_target: bool = False, **options):
     x = images()
     y = x if same_target else torch.arange(len(x)) % 10
-    learn = SimpleNamespace(training=training, batch=(x, y))
-    AugmentCallback(task=task, **options).before_batch(learn)
+    learn = SimpleNamespace(training=training, batch=(x, y), task=TASKS[task])
+    AugmentCallback(**options).before_batch(learn)
     return x, y, learn.batch
 
 
@@ -111,7 +111,7 @@ def test_in_a_learner_training_batches_are_augmented_after_the_device_move_and_v
     augment = AugmentCallback(flip=True, crop_padding=2)
     assert DeviceCallback.order < augment.order < MetricsCallback.order
     learn = Learner(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), DataLoaders(batches, batches), F.cross_entropy,
-                    partial(torch.optim.SGD, lr=0.1), [DeviceCallback("cpu"), augment, record])
+                    0.1, [DeviceCallback("cpu"), augment, record])
     learn.fit(2)
     assert all(not torch.equal(seen, x) for seen in record.seen[True])
     assert all(torch.equal(seen, x) for seen in record.seen[False])
@@ -126,8 +126,8 @@ class Asymmetric(nn.Module):
 
 def tta_preds(model, training: bool, task: str = "classification") -> tuple[torch.Tensor, torch.Tensor]:
     x = images(8)
-    learn = SimpleNamespace(training=training, model=model, batch=(x, None), preds=model(x))
-    FlipTTACallback(task).after_predict(learn)
+    learn = SimpleNamespace(training=training, model=model, batch=(x, None), preds=model(x), task=TASKS[task])
+    FlipTTACallback().after_predict(learn)
     return x, learn.preds
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,7 +27,7 @@ def grad_norms(*callbacks: Callback) -> list[float]:
     batches = [(100 * torch.randn(8, 5, generator=g), torch.randint(0, 3, (8,), generator=g)) for _ in range(4)]
     torch.manual_seed(0)
     norms = GradNorms()
-    learn = Learner(nn.Linear(5, 3), DataLoaders(batches, batches), F.cross_entropy, partial(torch.optim.SGD, lr=1e-3),
+    learn = Learner(nn.Linear(5, 3), DataLoaders(batches, batches), F.cross_entropy, 1e-3,
                     [*callbacks, norms])
     learn.fit(1)
     return norms.norms

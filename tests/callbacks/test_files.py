@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from functools import partial
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ from minitrain.callbacks.files import status_of
 from minitrain.errors import DivergedError
 from minitrain.learner import Callback, CancelEpochException, CancelFitException, DataLoaders, Learner
 from minitrain.metrics import Accuracy
+from minitrain.tasks import TASKS
 
 
 class StopAt(Callback):
@@ -34,8 +34,8 @@ def fit(run_dir, n_epochs: int, *extra: Callback) -> Learner:
     make = lambda: [(torch.randn(4, 4, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(2)]  # noqa: E731
     torch.manual_seed(0)
     callbacks = [MetricsCallback({"accuracy": Accuracy}), CSVLoggerCallback(), SummaryCallback("toy", "linear"), *extra]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(make(), make()), F.cross_entropy, partial(torch.optim.SGD, lr=0.1),
-                    callbacks, run_dir=run_dir)
+    learn = Learner(nn.Linear(4, 3), DataLoaders(make(), make()), F.cross_entropy, 0.1,
+                    callbacks, task=TASKS["classification"], run_dir=run_dir)
     learn.fit(n_epochs)
     return learn
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from functools import partial
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,7 +30,7 @@ def find(run_dir=None, n_batches: int = 20, **options) -> tuple[LRFinderCallback
     batches = [(x, x @ w) for x in (torch.randn(16, 8, generator=g) for _ in range(n_batches))]
     torch.manual_seed(0)
     finder, counter = LRFinderCallback(**options), CountBatches()
-    learn = Learner(nn.Linear(8, 1), DataLoaders(batches, batches), F.mse_loss, partial(torch.optim.SGD, lr=0.1),
+    learn = Learner(nn.Linear(8, 1), DataLoaders(batches, batches), F.mse_loss, 0.1,
                     [finder, counter], run_dir=run_dir)
     learn.fit(1)
     return finder, counter
@@ -74,6 +72,27 @@ def test_the_suggestion_is_the_safer_of_the_steepest_descent_and_a_tenth_of_the_
     assert result["min_loss_lr"] == pytest.approx(1e-1)
     assert 1e-4 <= result["steepest_lr"] < 1e-1
     assert result["suggested_lr"] == min(result["steepest_lr"], result["min_loss_lr"] / 10)
+
+
+def test_a_noise_dip_on_a_flat_start_is_not_taken_for_the_minimum():
+    # momentum SGD's curve: flat within noise (an early dip lowest of all) until shortly before it explodes
+    lrs = [10 ** (k / 8) for k in range(-56, 9)]  # 1e-7 .. 10
+    wiggle = [0.002 * math.sin(7 * k) for k in range(len(lrs))]
+    losses = [2.30 + w if lr < 0.5 else 2.30 + 3 * (lr - 0.5) for lr, w in zip(lrs, wiggle)]
+    losses[3] = 2.295  # the dip the old rule called the minimum (it suggested ~1e-7)
+    result = suggest_lr(lrs, losses)
+    assert result["steepest_lr"] is None  # the loss never fell
+    assert 0.2 < result["min_loss_lr"] < 0.5 and result["suggested_lr"] == pytest.approx(result["min_loss_lr"] / 10)
+
+
+def test_the_steepest_descent_is_looked_for_only_once_the_loss_has_started_to_fall():
+    lrs = [10 ** (k / 8) for k in range(-56, 9)]
+    losses = [2.30 if lr < 1e-2 else 2.30 - 0.8 * math.log10(lr / 1e-2) if lr <= 0.3 else 1.1 + 5 * (lr - 0.3)
+              for lr in lrs]
+    losses[1], losses[2] = 2.25, 2.35  # a noisy start, steeper than anything later over a few points
+    result = suggest_lr(lrs, losses)
+    assert 1e-2 <= result["steepest_lr"] <= 0.3
+    assert result["suggested_lr"] >= 3e-3
 
 
 def test_minitrain_lr_find_writes_the_plot_and_the_suggestion_and_trains_no_checkpoint(tmp_path, dataset_dirs, fakes,

@@ -97,3 +97,9 @@ def test_a_very_short_fit_still_gets_a_schedule_that_peaks_at_the_configured_lr(
     assert all(0 <= lr <= PEAK * 1.0001 for lr in lrs)  # both anneal to (almost) zero by design
     if total_steps >= 3:
         assert max(lrs) > PEAK / 3  # it warms up towards the peak, not stuck at the start
+
+
+def test_cosine_carries_only_its_own_settings_not_one_cycles():
+    cosine = CosineCallback(warmup_pct=0.1)
+    assert not any(hasattr(cosine, key) for key in ("pct_start", "div_factor", "final_div_factor"))
+    assert not isinstance(cosine, OneCycleCallback)
