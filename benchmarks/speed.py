@@ -68,7 +68,7 @@ def lesson_dataset(split, classes):
 
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(classes))})
     ds = datasets.Dataset.from_dict(
-        {"image": [{"bytes": png(im), "path": None} for im in split.images.numpy()], "label": split.labels.tolist()},
+        {"image": [{"bytes": png(im), "path": None} for im in split.images[:, 0].numpy()], "label": split.labels.tolist()},
         features=features,
     )
 
@@ -96,7 +96,7 @@ def evaluate(model, data, device: torch.device) -> float:
     correct = 0
     with torch.no_grad():
         for start in range(0, len(data.valid.labels), 1024):
-            x = data.valid.images[start : start + 1024].to(device).unsqueeze(1).float().div(255)
+            x = data.valid.images[start : start + 1024].to(device).float().div(255)  # stored N x 1 x 28 x 28
             correct += (model(x).argmax(1).cpu() == data.valid.labels[start : start + 1024]).sum().item()
     return correct / len(data.valid.labels)
 
@@ -138,7 +138,7 @@ def run_plain(data, args, device):
 
     def batches():
         for idx in torch.randperm(len(labels), device=device).split(args.batch_size):
-            yield images[idx].unsqueeze(1).float().div_(255), labels[idx]
+            yield images[idx].float().div_(255), labels[idx]
 
     return loop_over(batches, model, opt, device, args.epochs, data)
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from minitrain.build import build_model
 from minitrain.data.loaders import BatchDataset
+from minitrain.data.pixels import Stats
 from minitrain.data.sources import Split
 from minitrain.device import resolve_device
 from minitrain.errors import ConfigError
@@ -42,6 +43,8 @@ class Run:
         self.channels_last = bool(trainer.get("channels_last", False))
         self.tta_flip = bool(trainer.get("tta_flip", False))
         self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(trainer.get("precision")))
+        normalize = info["input"].get("normalize")
+        self.stats = Stats(torch.tensor(normalize["mean"]), torch.tensor(normalize["std"])) if normalize else None
         self.model.to(device).eval()
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
@@ -53,7 +56,7 @@ class Run:
 
     def batches(self, images: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
         """Stored-format uint8 images, converted exactly as training converted them, `batch_size` at a time."""
-        dataset = BatchDataset(Split(images, torch.zeros(len(images), dtype=torch.long)), "labels")
+        dataset = BatchDataset(Split(images, torch.zeros(len(images), dtype=torch.long)), "labels", self.stats)
         for start in range(0, len(images), batch_size):
             yield dataset[list(range(start, min(start + batch_size, len(images))))][0]
 
@@ -128,9 +131,8 @@ def to_stored_array(image, input_info: dict[str, Any]) -> np.ndarray:
         # Squeezed to the size trained on: shrinking averages the pixels each new one covers, enlarging interpolates.
         image = image.resize((width, height), Image.Resampling.BOX if image.width >= width else Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
-    shape = list(input_info["stored_shape"])
-    if channels > 1 and shape and shape[0] == channels:
-        array = array.transpose(2, 0, 1)  # the splits store colour channels first
+    if len(input_info["stored_shape"]) == 3:  # the splits store channels first: C x H x W
+        array = array[None] if channels == 1 else array.transpose(2, 0, 1)
     return np.ascontiguousarray(array)
 
 

@@ -12,7 +12,9 @@ from torch import nn
 
 from minitrain.callbacks import (AutocastCallback, DeviceCallback, DivergenceCallback, FlipTTACallback,
                                  GradClipCallback, InterruptCallback, MetricsCallback, MixedPrecisionCallback)
-from minitrain.errors import ConfigError
+from minitrain.callbacks.anomaly import AnomalyCallback
+from minitrain.callbacks.early_stop import EarlyStoppingCallback
+from minitrain.errors import ConfigError, MinitrainError
 from minitrain.learner import Callback
 
 
@@ -21,6 +23,8 @@ def build(what: str, node):
     try:
         return instantiate(node)
     except InstantiationException as e:
+        if isinstance(e.__cause__, MinitrainError):  # the object's own message (e.g. a missing extra) says it best
+            raise e.__cause__ from None
         raise ConfigError(f"Cannot build {what} from its config ({node.get('_target_')}): {e}") from None
 
 
@@ -36,21 +40,21 @@ def optional(what: str, node: DictConfig) -> list[Callback]:
     return [build(what, node)] if node._target_ else []
 
 
-def named_callbacks(cfg: DictConfig) -> list[Callback]:
-    """The callbacks named in the `callbacks` mapping (an entry set to null is skipped)."""
+def named_callbacks(cfg: DictConfig, group: str = "callbacks") -> list[Callback]:
+    """The callbacks named in the `callbacks` (or `logger`) mapping (an entry set to null is skipped)."""
     callbacks = []
     for name, node in cfg.items():
         if node is None:
             continue
         if not isinstance(node, DictConfig) or "_target_" not in node:
             raise ConfigError(
-                f"callbacks.{name} has no _target_: give the class to build, e.g. "
-                f"+callbacks.{name}._target_=mypkg.MyCallback"
+                f"{group}.{name} has no _target_: give the class to build, e.g. "
+                f"+{group}.{name}._target_=mypkg.MyCallback"
             )
-        callback = build(f"callbacks.{name}", node)
+        callback = build(f"{group}.{name}", node)
         if not isinstance(callback, Callback) and not any(e.startswith(("before_", "after_", "cleanup_")) for e in dir(callback)):
             raise ConfigError(
-                f"callbacks.{name} built a {type(callback).__name__}, which answers no Learner event: give a class "
+                f"{group}.{name} built a {type(callback).__name__}, which answers no Learner event: give a class "
                 "with methods such as after_epoch(self, learn) (see minitrain.learner.Callback)."
             )
         callbacks.append(callback)
@@ -73,7 +77,11 @@ CALLBACK_GROUPS: dict[str, Callable[[DictConfig, torch.device], list[Callback]]]
     "precision": lambda cfg, device: PRECISION[cfg.trainer.precision](),
     "grad_clip": lambda cfg, device: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
     "tta_flip": lambda cfg, device: [FlipTTACallback()] if cfg.trainer.tta_flip else [],
+    "early_stop": lambda cfg, device: [] if cfg.trainer.early_stop_patience is None else
+                  [EarlyStoppingCallback(cfg.trainer.early_stop_patience, str(cfg.model.task))],
+    "anomaly": lambda cfg, device: [AnomalyCallback()] if cfg.trainer.detect_anomaly else [],
     "callbacks": lambda cfg, device: named_callbacks(cfg.callbacks),  # progress, files, images, checkpoint, summary, yours
+    "logger": lambda cfg, device: named_callbacks(cfg.logger, "logger"),  # csv, tensorboard, mlflow, wandb
 }
 
 

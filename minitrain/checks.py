@@ -46,7 +46,8 @@ def check_config(cfg: DictConfig) -> None:
         )
     problems += recipe_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
     built = {"model": cfg.model, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "augment": cfg.augment,
-             **{f"callbacks.{name}": node for name, node in cfg.callbacks.items() if isinstance(node, DictConfig)}}
+             **{f"{group}.{name}": node for group in ("callbacks", "logger")
+                for name, node in cfg[group].items() if isinstance(node, DictConfig)}}
     for key, node in built.items():
         if node.get("_target_"):
             problems += argument_problems(key, node)
@@ -70,6 +71,11 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
         problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
     if not 0 <= cfg.augment.erase_p <= 1:
         problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
+    for key in ("early_stop_patience", "limit_batches"):
+        if cfg.trainer[key] is not None and cfg.trainer[key] < 1:
+            problems.append(f"trainer.{key}={cfg.trainer[key]} must be at least 1 (or null: off)")
+    if cfg.trainer.overfit_batches < 0:
+        problems.append(f"trainer.overfit_batches={cfg.trainer.overfit_batches} must be 0 (off) or more")
     if cfg.lr_find and cfg.resume:
         problems.append("lr_find=true starts from fresh weights: drop resume (or lr_find)")
     if cfg.lr_find and distributed.current().distributed:

@@ -37,15 +37,20 @@ class Task(_Choice):
 
 @dataclass
 class DatasetConfig:
-    name: str = MISSING
-    hub_id: str = MISSING
+    # None (null) in name, classes, num_classes, channels and image_size means "from the data":
+    # minitrain.data.fill_from_data writes the decoded data's values in before the model is built.
+    name: Optional[str] = None
+    hub_id: Optional[str] = None
     path: Optional[str] = None
     system_path: Optional[str] = None
-    classes: List[str] = MISSING
-    num_classes: int = MISSING
-    image_size: int = 28
+    classes: Optional[List[str]] = None
+    num_classes: Optional[int] = None
+    channels: Optional[int] = None
+    image_size: Optional[int] = None
+    image_column: Optional[str] = None
+    label_column: Optional[str] = None
     train_split: str = "train"
-    valid_split: str = "test"
+    valid_split: Optional[str] = "test"
     cache_dir: str = MISSING
 
 
@@ -57,29 +62,34 @@ class ModelConfig:
 
 @dataclass
 class MLPConfig(ModelConfig):
-    image_size: int = 28
+    in_channels: Optional[int] = 1  # Optional: `${dataset.channels}` is null until the data fills it in
+    image_size: Optional[int] = 28
     hidden: int = 50
-    num_classes: int = 10
+    num_classes: Optional[int] = 10
 
 
 @dataclass
 class CNNConfig(ModelConfig):
+    in_channels: Optional[int] = 1
     channels: List[int] = field(default_factory=lambda: [4, 8, 16, 16])
-    num_classes: int = 10
+    num_classes: Optional[int] = 10
     batch_norm: bool = False
 
 
 @dataclass
 class AutoencoderConfig(ModelConfig):
+    in_channels: Optional[int] = 1
+    image_size: Optional[int] = 28
     channels: List[int] = field(default_factory=lambda: [32, 64, 8])
     task: Task = Task.reconstruction
 
 
 @dataclass
 class ResNetConfig(ModelConfig):
+    in_channels: Optional[int] = 1
     channels: List[int] = field(default_factory=lambda: [16, 32, 64])
     depth: int = 1
-    num_classes: int = 10
+    num_classes: Optional[int] = 10
 
 
 @dataclass
@@ -137,6 +147,10 @@ class TrainerConfig:
     label_smoothing: float = 0.0
     grad_clip: Optional[float] = None
     tta_flip: bool = False
+    early_stop_patience: Optional[int] = None
+    limit_batches: Optional[int] = None
+    overfit_batches: int = 0
+    detect_anomaly: bool = False
 
 
 @dataclass
@@ -157,6 +171,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     callbacks: Dict[str, Any] = field(default_factory=dict)
+    logger: Dict[str, Any] = field(default_factory=dict)
     device: Device = Device.auto
     seed: int = 42
     resume: Optional[str] = None

@@ -62,13 +62,16 @@ class Order:
     LR_FINDER = -7    # loss: records the loss before DIVERGENCE calls a NaN an error
     DIVERGENCE = -5   # loss, epoch: stops a non-finite loss before it is stepped on or saved
     RECIPE = 0        # the training recipe (lr schedule, gradient clipping) and callbacks that set no order
+    CSV = 3           # epoch: the finished row reaches metrics.csv before the checkpoint is saved, so a save
+                      # that fails (a full disk) still leaves the epoch's metrics on disk
     CHECKPOINT = 5    # fit: restores a resumed run after the schedule exists, before reporters read
                       # start_epoch; epoch: saves once the row is complete and checked
-    PROGRESS = 10     # the reporters, in turn: progress display, metrics.csv, plots, pictures, summary.json
-    CSV = 20
+    PROGRESS = 10     # the reporters, in turn: progress display, plots, pictures, summary.json
     PLOTS = 30
     IMAGES = 40
     SUMMARY = 50
+    LOGGERS = 55      # epoch: trackers (TensorBoard, MLflow, W&B) log the finished epoch and the files written for it
+    EARLY_STOP = 60   # epoch: ends the fit only once every other callback has seen the finished epoch
 
 
 class CancelFitException(Exception):

@@ -78,6 +78,23 @@ def resume_argv(argv: list[str]) -> list[str]:
     return [*kept, *new, f"resume={quoted}", f"hydra.run.dir={quoted}"]
 
 
+def with_data_shape(cfg):
+    """`cfg`, or a copy with the dataset keys left null (channels, image_size, num_classes) filled in from the
+    data, which the run being resumed has cached: the model's shape comes from them."""
+    if all(cfg.dataset.get(key) is not None for key in ("channels", "image_size", "num_classes")):
+        return cfg
+    import copy
+
+    from omegaconf import OmegaConf
+
+    from minitrain.data import fill_from_data, load_image_data
+
+    cfg = copy.deepcopy(cfg)
+    OmegaConf.set_readonly(cfg, False)
+    fill_from_data(cfg.dataset, load_image_data(cfg.dataset))
+    return cfg
+
+
 def check_resume(cfg) -> None:
     """Refuse, before anything in the run directory changes, a resumed config that cannot continue the run:
     bad values, no checkpoint callback, another model or optimizer, an unreadable checkpoint, missing data.
@@ -95,7 +112,7 @@ def check_resume(cfg) -> None:
         raise ResumeError(f"resume={run_dir} restores the run through its checkpoint callback: "
                           "drop ~callbacks.checkpoint (or start a new run instead of resuming).")
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    mismatch = state_dict_mismatch(build_model(cfg.model).state_dict(), state["model"])
+    mismatch = state_dict_mismatch(build_model(with_data_shape(cfg).model).state_dict(), state["model"])
     if mismatch:
         raise ResumeError(f"resume={run_dir}: the checkpoint's model does not fit the configured model ({mismatch}). "
                           "Resume with the model the run was started with (drop the model override).")

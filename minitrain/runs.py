@@ -38,22 +38,28 @@ def describe(config: dict[str, Any] | None, data) -> dict[str, Any]:
 
     import minitrain
 
+    from minitrain.data.pixels import input_stats
+    from minitrain.tasks import TASKS
+
     shape = [int(s) for s in data.train.images.shape[1:]] if data is not None else []
-    dataset = (config or {}).get("dataset", {})
-    channels = dataset.get("channels") or (1 if len(shape) == 2 else min(shape[0], shape[-1]) if shape else 1)
+    channels, height, width = shape if len(shape) == 3 else [1, *shape] if len(shape) == 2 else [1, 0, 0]
+    task = str((config or {}).get("model", {}).get("task", "classification"))
+    stats = input_stats(getattr(data, "stats", None), TASKS[task].target)
     return {
         "format": FORMAT,
         "minitrain": getattr(minitrain, "__version__", "unknown"),
         "torch": str(torch.__version__),  # a str subclass that weights_only=True refuses
         "config": config,
-        "task": str((config or {}).get("model", {}).get("task", "classification")),
+        "task": task,
         "classes": [str(c) for c in getattr(data, "classes", [])],
         "input": {
-            "stored_shape": shape,  # one decoded image as the data splits hold it: H x W (grey) or with channels
+            "stored_shape": shape,  # one decoded image as the data splits hold it: C x H x W
             "channels": int(channels),  # 1: grey; 3: colour
-            "height": shape[-2] if len(shape) == 2 else int(dataset.get("image_size", 0)),
-            "width": shape[-1] if len(shape) == 2 else int(dataset.get("image_size", 0)),
-            "preprocess": "uint8 pixels / 255 -> float32 in [0, 1], N x C x H x W",
+            "height": int(height),
+            "width": int(width),
+            # the training split's per-channel statistics the inputs were normalised with (classifiers; None: none)
+            "normalize": None if stats is None else {"mean": stats.mean.tolist(), "std": stats.std.tolist()},
+            "preprocess": "uint8 pixels / 255, then (x - mean) / std per channel when normalize is given; N x C x H x W",
         },
     }
 

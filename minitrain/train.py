@@ -14,7 +14,8 @@ from minitrain import distributed
 from minitrain.build import build, build_callbacks, build_model
 from minitrain.checks import check_config
 from minitrain.callbacks import CheckpointCallback
-from minitrain.data import build_loaders, load_image_data
+from minitrain.data import build_loaders, fill_from_data, load_image_data
+from minitrain.data.debug import debug_loaders
 from minitrain.device import resolve_device
 from minitrain.learner import Learner
 from minitrain.runs import plain_config
@@ -31,7 +32,9 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         distributed.start(device)
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
+    fill_from_data(cfg.dataset, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
+    dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)
     model = build_model(cfg.model).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)

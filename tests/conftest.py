@@ -95,11 +95,12 @@ def write_idx(root: Path, data: FakeData, gz: bool = True) -> Path:
     return root
 
 
-def png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    """One image (H x W grey or H x W x 3 colour, uint8) encoded as PNG (or another format PIL writes)."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.fromarray(image, mode="L").save(out, format="PNG")
+    Image.fromarray(image, mode="L" if image.ndim == 2 else "RGB").save(out, format=fmt)
     return out.getvalue()
 
 
@@ -150,6 +151,60 @@ def is_png(path: Path, min_bytes: int = 2000) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size >= min_bytes
 
 
+# Colour images, other sizes and the user's own layouts (issue #12: data beyond MNIST) ----------------------------
+
+EXTENSIONS = ["png", "jpg", "bmp", "webp"]  # what write_folder cycles through when asked for mixed formats
+
+
+def make_colour_data(n_train: int = 120, n_test: int = 40, size: int = 32, seed: int = 1) -> FakeData:
+    """Colour images (N x H x W x 3 uint8, PIL's layout), learnable by the block's position as make_fake_data's."""
+    grey = make_fake_data(n_train, n_test, size, seed)
+    tint = lambda images: np.stack([images, images // 2, 255 - images], axis=-1)  # noqa: E731
+    return FakeData(tint(grey.train_images), grey.train_labels, tint(grey.test_images), grey.test_labels)
+
+
+def write_folder(root: Path, data: FakeData, names: list[str] = CLASS_NAMES, ext: str = "png", grey_every: int = 0,
+                 sizes: tuple[int, ...] = (), valid_dir: str = "test") -> Path:
+    """ImageFolder's layout: <root>/train/<class>/<i>.<ext> and <root>/<valid_dir>/<class>/...
+
+    `ext="mixed"` cycles through PNG, JPEG, BMP and WebP; every `grey_every`-th image is saved grey (a mixed
+    grey/colour folder); `sizes` cycles the images through those sides (a folder of several sizes)."""
+    from PIL import Image
+
+    for split, folder in (("train", "train"), ("test", valid_dir)):
+        images, labels = data.split(split)
+        for i, (image, label) in enumerate(zip(images, labels)):
+            picture = Image.fromarray(image)
+            if grey_every and i % grey_every == 0:
+                picture = picture.convert("L")
+            if sizes:
+                picture = picture.resize((sizes[i % len(sizes)],) * 2)
+            suffix = EXTENSIONS[i % len(EXTENSIONS)] if ext == "mixed" else ext
+            target = root / folder / names[label] / f"{i:05d}.{suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            picture.save(target, quality=95) if suffix == "jpg" else picture.save(target)
+    return root
+
+
+def write_hub_parquet(root: Path, data: FakeData, names: list[str] = CLASS_NAMES, image_column: str = "img",
+                      label_column: str = "label", splits: tuple[str, ...] = ("train", "test")) -> Path:
+    """The hub's parquet layout of CIFAR-10 (uoft-cs/cifar10): <root>/plain_text/<split>-00000-of-00001.parquet
+    with an Image column `img` (PNG bytes) and a ClassLabel column `label`."""
+    import datasets
+
+    features = datasets.Features({image_column: datasets.Image(), label_column: datasets.ClassLabel(names=names)})
+    folder = root / "plain_text"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in splits:
+        images, labels = data.split(split)
+        ds = datasets.Dataset.from_dict(
+            {image_column: [{"bytes": png_bytes(im), "path": None} for im in images], label_column: labels.tolist()},
+            features=features,
+        )
+        ds.to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
+    return root
+
+
 class Fakes:
     """The helpers above, for test modules (they get them from the `fakes` fixture, not by importing conftest)."""
 
@@ -164,6 +219,9 @@ class Fakes:
     tiny = TINY
     read_csv = staticmethod(read_csv)
     is_png = staticmethod(is_png)
+    make_colour_data = staticmethod(make_colour_data)  # issue #12: colour, other sizes, the user's layouts
+    write_folder = staticmethod(write_folder)
+    write_hub_parquet = staticmethod(write_hub_parquet)
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_help_lists_the_config_groups_and_their_options(tmp_path, run_cli):
     assert proc.returncode == 0, proc.stderr
     listing = proc.stdout.split("Config groups", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
     groups = {line.split(":")[0].strip(): line.split(":", 1)[1].replace("*", "").split(", ") for line in listing}
-    assert [o.strip() for o in groups["dataset"]] == ["fashion_mnist", "mnist"]
+    assert [o.strip() for o in groups["dataset"]] == ["cifar10", "fashion_mnist", "folder", "hub", "mnist"]
     assert [o.strip() for o in groups["model"]] == ["autoencoder", "autoencoder_lesson", "cnn", "mlp", "resnet"]
     assert [o.strip() for o in groups["optimizer"]] == ["adam", "adamw", "sgd"]
     assert [o.strip() for o in groups["augment"]] == ["flip_crop", "flip_crop_erase", "none"]

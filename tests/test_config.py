@@ -25,7 +25,8 @@ from minitrain.models import CNN, MLP, Autoencoder, ResNet
 from minitrain.build import build, build_callbacks, build_model, named_callbacks
 from minitrain.train import check_config
 
-DATASETS = ["mnist", "fashion_mnist"]
+DATASETS = ["mnist", "fashion_mnist", "cifar10"]  # their shape is in the config
+DATA_SHAPED = ["folder", "hub"]  # their shape comes from the data (tests/data/test_sources.py)
 MODELS = {"mlp": MLP, "cnn": CNN, "resnet": ResNet, "autoencoder": Autoencoder, "autoencoder_lesson": Autoencoder}
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -40,13 +41,13 @@ GROUP_OPTIONS = sorted(
 def test_the_config_tree_has_the_documented_groups():
     assert {"dataset", "model", "optimizer"} <= {group for group, _ in GROUP_OPTIONS}
     assert {(g, o) for g, o in GROUP_OPTIONS if g in ("dataset", "model", "optimizer")} == {
-        ("dataset", d) for d in DATASETS} | {("model", m) for m in MODELS} | {("optimizer", o) for o in OPTIMIZERS}
+        ("dataset", d) for d in DATASETS + DATA_SHAPED} | {("model", m) for m in MODELS} | {("optimizer", o) for o in OPTIMIZERS}
 
 
 @pytest.mark.parametrize("group, option", GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_every_option_found_in_the_config_tree_composes_with_the_defaults(group, option, compose_config):
     cfg = compose_config(f"{group}={option}")
-    assert group in cfg or group == "experiment"  # a preset is global: it sets keys of the other groups
+    assert group in cfg or group in ("experiment", "debug")  # a preset is global: it sets keys of the other groups
 
 
 @pytest.mark.slow  # 30 compositions and builds; the inner loop still composes every option (the test above)
@@ -59,8 +60,8 @@ def test_every_option_of_every_group_composes_and_builds(dataset, model, optimiz
     opt = build("optimizer", cfg.optimizer)(net.parameters())
     assert type(opt) is OPTIMIZERS[optimizer]
     assert opt.param_groups[0]["lr"] == cfg.optimizer.lr
-    x = torch.rand(2, 1, cfg.dataset.image_size, cfg.dataset.image_size)
-    expected = (2, 1, 28, 28) if model.startswith("autoencoder") else (2, cfg.dataset.num_classes)
+    x = torch.rand(2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
+    expected = x.shape if model.startswith("autoencoder") else (2, cfg.dataset.num_classes)
     assert net(x).shape == expected
 
 
@@ -102,10 +103,12 @@ def test_the_default_callbacks_build_in_order_and_the_summary_names_the_model_ch
     HydraConfig.instance().set_config(cfg)  # what `${hydra:runtime.choices.model}` reads
     try:
         callbacks = named_callbacks(cfg.callbacks)
+        loggers = named_callbacks(cfg.logger, "logger")
     finally:
         HydraConfig.instance().cfg = None
-    assert [type(cb) for cb in callbacks] == [ProgressCallback, CSVLoggerCallback, LossPlotCallback, ImagesCallback,
+    assert [type(cb) for cb in callbacks] == [ProgressCallback, LossPlotCallback, ImagesCallback,
                                               CheckpointCallback, SummaryCallback]
+    assert [type(cb) for cb in loggers] == [CSVLoggerCallback]  # logger=csv, the default: metrics.csv
     summary = callbacks[-1]
     assert (summary.model, summary.dataset) == ("autoencoder", "fashion_mnist")
 
@@ -116,7 +119,7 @@ def test_every_callback_of_a_run_comes_from_the_one_assembly_core_and_recipe_inc
     names = [type(cb).__name__ for cb in build_callbacks(cfg)]
     assert names == ["InterruptCallback", "DeviceCallback", "MetricsCallback", "DivergenceCallback", "OneCycleCallback", "AugmentCallback",
                      "MixedPrecisionCallback", "GradClipCallback", "FlipTTACallback", "ProgressCallback",
-                     "CSVLoggerCallback", "LossPlotCallback", "ImagesCallback", "CheckpointCallback"]
+                     "LossPlotCallback", "ImagesCallback", "CheckpointCallback", "CSVLoggerCallback"]
 
 
 def test_no_callback_config_threads_the_task_by_hand(compose_config):
@@ -131,9 +134,9 @@ def test_the_lr_finder_runs_without_the_schedule(compose_config):
 
 
 def test_a_callback_set_to_null_is_dropped_and_one_without_target_is_refused(compose_config):
-    cfg = compose_config("model=mlp", "~callbacks.progress", "~callbacks.images", "~callbacks.summary",
-                         "~callbacks.checkpoint", "callbacks.loss_plot=null")
-    assert [type(cb) for cb in named_callbacks(cfg.callbacks)] == [CSVLoggerCallback]
+    cfg = compose_config("model=mlp", "~callbacks.progress", "callbacks.images=null", "~callbacks.summary",
+                         "~callbacks.checkpoint")
+    assert [type(cb) for cb in named_callbacks(cfg.callbacks)] == [LossPlotCallback]
     bad = compose_config("+callbacks.mine.n=3", "~callbacks.summary", "~callbacks.images", "~callbacks.checkpoint")
     with pytest.raises(ConfigError, match=r"callbacks\.mine has no _target_"):
         named_callbacks(bad.callbacks)

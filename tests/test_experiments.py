@@ -22,8 +22,9 @@ PRESETS = {
     "fashion_resnet_long": ResNet,
     "autoencoder_sharp": Autoencoder,
     "autoencoder_wide": Autoencoder,
+    "cifar10_resnet": ResNet,
 }
-MOST_EPOCHS = {"fashion_resnet": 10, "fashion_resnet_long": 25}
+MOST_EPOCHS = {"fashion_resnet": 10, "fashion_resnet_long": 25, "cifar10_resnet": 20}
 
 
 def recipe_callbacks(cfg) -> list:
@@ -56,8 +57,9 @@ def test_a_preset_composes_passes_the_checks_and_builds_its_model_optimizer_and_
     assert all(cb.order > -20 for cb in callbacks)  # after the device move
     if cfg.augment._target_:
         assert any(isinstance(cb, AugmentCallback) for cb in callbacks)
-    out = model(torch.rand(2, 1, 28, 28))
-    assert out.shape == ((2, 1, 28, 28) if str(cfg.model.task) == "reconstruction" else (2, 10))
+    x = torch.rand(2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
+    out = model(x)
+    assert out.shape == (x.shape if str(cfg.model.task) == "reconstruction" else (2, 10))
 
 
 def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
@@ -82,18 +84,24 @@ def test_without_a_preset_nothing_is_augmented_smoothed_clipped_or_averaged(comp
 
 @pytest.fixture(scope="module")
 def preset_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
-    """A ResNet preset (with clipping and flipped validation) and an augmented autoencoder preset, one epoch each."""
+    """A ResNet preset (with clipping and flipped validation), an augmented autoencoder preset and the CIFAR-10
+    preset (on generated 32x32 colour images in the hub's parquet layout: no real copy here), one epoch each."""
     base = tmp_path_factory.mktemp("presets")
+    cifar = fakes.write_hub_parquet(base / "cifar10-copy", fakes.make_colour_data(n_train=120, n_test=40, size=32))
+    idx = f"dataset.path={dataset_dirs['idx']}"
     small = {"resnet": ["experiment=fashion_resnet", "model.channels=[4,8]", "trainer.tta_flip=true",
-                        "trainer.grad_clip=1.0"],
-             "autoencoder": ["experiment=autoencoder_sharp", "model.channels=[4,8,8]", "augment=flip_crop"]}
-    common = [f"dataset.path={dataset_dirs['idx']}", "trainer.epochs=1", "callbacks.images.n_images=12"]
+                        "trainer.grad_clip=1.0", idx],
+             "autoencoder": ["experiment=autoencoder_sharp", "model.channels=[4,8,8]", "augment=flip_crop", idx],
+             "cifar10": ["experiment=cifar10_resnet", "model.channels=[4,8]", "model.depth=1", "loader.batch_size=32",
+                         f"dataset.path={cifar}"]}
+    common = ["trainer.epochs=1", "callbacks.images.n_images=12"]
     done = run_cli_many({name: (base / name, [*args, *common, f"hydra.run.dir={base / name / 'run'}"], {})
                          for name, args in small.items()})
     return {name: (base / name / "run", proc) for name, proc in done.items()}
 
 
-@pytest.mark.parametrize("name, metric", [("resnet", "valid_accuracy"), ("autoencoder", "valid_psnr")])
+@pytest.mark.parametrize("name, metric", [("resnet", "valid_accuracy"), ("autoencoder", "valid_psnr"),
+                                          ("cifar10", "valid_accuracy")])
 def test_a_preset_trains_end_to_end_on_tiny_data(name, metric, preset_runs):
     run_dir, proc = preset_runs[name]
     assert proc.returncode == 0, proc.stderr[-3000:]

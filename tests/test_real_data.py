@@ -22,7 +22,7 @@ def test_the_system_copy_decodes_to_the_published_splits(compose_config, tmp_pat
 
     cfg = compose_config(f"dataset.cache_dir={tmp_path}")
     data = load_image_data(cfg.dataset)
-    assert data.train.images.shape == (60_000, 28, 28) and data.valid.images.shape == (10_000, 28, 28)
+    assert data.train.images.shape == (60_000, 1, 28, 28) and data.valid.images.shape == (10_000, 1, 28, 28)
     assert data.train.images.dtype == torch.uint8
     # Fashion-MNIST is balanced: 6,000 training and 1,000 test images per class.
     assert torch.bincount(data.train.labels).tolist() == [6000] * 10

@@ -19,8 +19,10 @@ def test_checkpoints_describe_their_config_classes_input_and_versions_as_plain_d
     assert info["minitrain"] == minitrain.__version__ and info["torch"] == str(torch.__version__)
     assert info["classes"] == fakes.fashion_names  # IDX copies take the config's names
     assert info["task"] == "classification"
-    assert info["input"]["stored_shape"] == [28, 28]
+    assert info["input"]["stored_shape"] == [1, 28, 28]  # C x H x W, as the decoded splits store images
     assert (info["input"]["channels"], info["input"]["height"], info["input"]["width"]) == (1, 28, 28)
+    mean, std = info["input"]["normalize"]["mean"], info["input"]["normalize"]["std"]  # the training split's
+    assert len(mean) == len(std) == 1 and 0 < mean[0] < 1 and 0 < std[0] < 1
     config = info["config"]
     assert config["model"]["_target_"] == "minitrain.models.MLP" and config["trainer"]["epochs"] == 2
     assert config["callbacks"]["summary"]["model"] == "mlp"  # resolved inside the Hydra job

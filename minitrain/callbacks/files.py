@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import torch
+
+from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.errors import DivergedError, ResumeError
 from minitrain.learner import Callback, Order
-from minitrain.reports.figures import curves
+from minitrain.reports.figures import loss_curves
 from minitrain.reports.files import write_csv, write_json
 
 
@@ -34,17 +37,35 @@ class CSVLoggerCallback(Callback):
 
 
 class LossPlotCallback(Callback):
-    """losses.png: training and validation loss per epoch, redrawn after every epoch."""
+    """losses.png: the smoothed training loss batch by batch, and the training and validation loss of each
+    epoch as points, redrawn after every epoch. The per-batch losses travel in the checkpoint, so a resumed
+    run's plot starts at the beginning."""
 
     order = Order.PLOTS
 
+    def __init__(self) -> None:
+        self.batch_losses: list[float] = []  # every training batch's loss so far, in order
+        self.pending: list[torch.Tensor] = []  # this pass's, still on the device
+
+    def state_dict(self) -> dict:
+        return {"batch_losses": list(self.batch_losses)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_losses = list(state["batch_losses"])
+
+    def after_batch(self, learn) -> None:
+        if learn.training and learn.run_dir is not None:
+            self.pending.append(learn.loss.detach().float())
+
     def after_epoch(self, learn) -> None:
-        if learn.training or learn.run_dir is None or not learn.history:
+        if learn.run_dir is None:
             return
-        epochs = [row["epoch"] for row in learn.history]
-        series = {k: [row[k] for row in learn.history] for k in ("train_loss", "valid_loss") if k in learn.history[0]}
-        curves(learn.run_dir / "losses.png", epochs, series, "epoch", "loss", title="Loss per epoch", logy=True,
-               integer_x=True)
+        if learn.training:
+            if self.pending:  # one transfer per pass, not one per batch
+                self.batch_losses += torch.stack(self.pending).cpu().tolist()
+            self.pending = []
+        elif learn.history:
+            loss_curves(learn.run_dir / "losses.png", self.batch_losses, learn.history)
 
 
 def status_of(exception: BaseException | None) -> str:
@@ -81,6 +102,7 @@ class SummaryCallback(Callback):
         best = spec.best_row(learn.history) if spec is not None else None
         data = learn.dls.data
         error = learn.exception
+        stopped = next((cb.stopped_epoch for cb in learn.cbs if isinstance(cb, EarlyStoppingCallback)), None)
         return {
             "status": status_of(error),
             **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
@@ -91,6 +113,8 @@ class SummaryCallback(Callback):
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),
             "epochs_planned": learn.n_epochs,
+            "stopped_early": stopped is not None,  # trainer.early_stop_patience ended the fit
+            "stopped_epoch": stopped,  # the last epoch trained when it did
             "final": learn.history[-1] if learn.history else {},
             "best_epoch": best["epoch"] if best else None,
             "best": {"metric": spec.monitor, "value": best[spec.monitor]} if best else None,

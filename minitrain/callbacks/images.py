@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from minitrain.data.loaders import as_inputs
+from minitrain.data.pixels import input_stats, to_input
 from minitrain.distributed import unwrap
 from minitrain.learner import Callback, Order
 from minitrain.tasks import reconstructs
@@ -13,8 +13,8 @@ from minitrain.reports.figures import image_grid, reconstruction_grid
 
 class ImagesCallback(Callback):
     """samples.png before training; reconstructions/epoch_NNN.png after each epoch (reconstruction);
-    predictions.png after training (classification). All use the first `n_images` of each split,
-    so pictures from different epochs and runs show the same items."""
+    predictions.png after training, also when it stopped early (classification). All use the first
+    `n_images` of each split, so pictures from different epochs and runs show the same items."""
 
     order = Order.IMAGES
 
@@ -29,18 +29,20 @@ class ImagesCallback(Callback):
         self.data = data
         n = self.n_images
         titles = [data.classes[int(y)] for y in data.train.labels[:n]]
-        image_grid(learn.run_dir / "samples.png", data.train.images[:n].numpy(), titles, suptitle="Training samples")
+        image_grid(learn.run_dir / "samples.png", shown(data.train.images[:n]), titles, suptitle="Training samples")
 
     @torch.no_grad()
     def _predict_valid(self, learn) -> tuple[torch.Tensor, torch.Tensor]:
-        images = as_inputs(self.data.valid.images[: self.n_images])
+        """The first validation images in [0, 1], and the model's outputs for them (fed as the loaders feed it)."""
+        images = self.data.valid.images[: self.n_images]
+        target = "images" if reconstructs(learn) else "labels"
         model = unwrap(learn.model)
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
-        out = model(images.to(device)).float().cpu()
+        out = model(to_input(images, input_stats(self.data.stats, target)).to(device)).float().cpu()
         model.train(was_training)
-        return images, out
+        return to_input(images), out
 
     def after_epoch(self, learn) -> None:
         if learn.training or self.data is None or not reconstructs(learn):
@@ -49,11 +51,13 @@ class ImagesCallback(Callback):
         epoch = learn.epoch + 1
         reconstruction_grid(
             learn.run_dir / "reconstructions" / f"epoch_{epoch:03d}.png",
-            images[:, 0].numpy(), out[:, 0].numpy(), title=f"Epoch {epoch}: originals above reconstructions",
+            shown(images), shown(out), title=f"Epoch {epoch}: originals above reconstructions",
         )
 
-    def after_fit(self, learn) -> None:
-        if self.data is None or reconstructs(learn):
+    def cleanup_fit(self, learn) -> None:
+        # cleanup, not after_fit: a fit ended by early stopping skips after_fit but deserves its predictions
+        if learn.exception is not None or not learn.history or getattr(self, "data", None) is None \
+                or reconstructs(learn):
             return
         images, out = self._predict_valid(learn)
         preds = out.argmax(dim=1)
@@ -62,6 +66,11 @@ class ImagesCallback(Callback):
         titles = [f"{names[int(p)]}\n(true: {names[int(t)]})" if p != t else names[int(p)] for p, t in zip(preds, truth)]
         wrong = [bool(p != t) for p, t in zip(preds, truth)]
         image_grid(
-            learn.run_dir / "predictions.png", images[:, 0].numpy(), titles, wrong,
+            learn.run_dir / "predictions.png", shown(images), titles, wrong,
             suptitle=f"Validation predictions: {len(wrong) - sum(wrong)}/{len(wrong)} right, wrong ones in red",
         )
+
+
+def shown(images: torch.Tensor):
+    """N x C x H x W images as matplotlib draws them: N x H x W when grey, N x H x W x 3 in colour."""
+    return (images[:, 0] if images.shape[1] == 1 else images.permute(0, 2, 3, 1)).numpy()

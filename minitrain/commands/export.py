@@ -53,7 +53,7 @@ def run(opts: Options) -> None:
     info = {
         "checkpoint": str(loaded.checkpoint), "epoch": loaded.epoch, "task": loaded.task, "classes": loaded.classes,
         "input": {"shape": ["N", shape["channels"], shape["height"], shape["width"]], "dtype": "float32",
-                  "preprocess": shape["preprocess"]},
+                  "normalize": shape.get("normalize"), "preprocess": shape["preprocess"]},
         "output": "logits, N x classes (softmax for probabilities)" if loaded.task == "classification"
                   else "reconstructions, N x C x H x W in [0, 1]",
         "note": "the plain model: the run's trainer.tta_flip and trainer.precision are not applied",

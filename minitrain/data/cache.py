@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from minitrain.data.pixels import Stats
 from minitrain.data.sources import Decoded, Split
 from minitrain.errors import WriteError
 from minitrain.reports.files import remove_stale_temp_files, write_atomic
@@ -21,7 +22,8 @@ def load_cached(path: Path) -> Decoded | None:
     try:
         blob = torch.load(path, weights_only=True)
         splits = {name: Split(s["images"], s["labels"]) for name, s in blob["splits"].items()}
-        return Decoded(splits, blob["classes"])
+        stats = Stats(blob["mean"], blob["std"]) if "mean" in blob else None  # older caches have none
+        return Decoded(splits, blob["classes"], stats)
     except Exception as e:  # a cache is disposable: decode again rather than fail
         log.warning("Ignoring unreadable cache file %s (%s); decoding again.", path, e)
         return None
@@ -32,6 +34,7 @@ def save_cached(path: Path, decoded: Decoded) -> None:
     blob = {
         "splits": {name: {"images": s.images, "labels": s.labels} for name, s in decoded.splits.items()},
         "classes": decoded.classes,
+        **({"mean": decoded.stats.mean, "std": decoded.stats.std} if decoded.stats else {}),
     }
     if path.parent.is_dir():
         remove_stale_temp_files(path.parent)  # left by a run killed while it cached: each is a whole dataset

@@ -8,32 +8,28 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from minitrain.data.pixels import Stats, input_stats, to_input
 from minitrain.data.sources import Split
 from minitrain.distributed import Rank
 from minitrain.learner import DataLoaders
-
-
-def as_inputs(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (N x H x W) as models take them: float in [0, 1], one channel (N x 1 x H x W)."""
-    return images.unsqueeze(1).float().div_(255)
 
 
 class BatchDataset(Dataset):
     """A decoded split that answers a list of indices with one stacked batch.
 
     Indexing a uint8 tensor once per batch replaces a Python call per item; the float conversion
-    happens here, in the worker when there are workers, never in a collate function.
+    (and normalisation with `stats`) happens here, in the worker when there are workers, never in a collate function.
     """
 
-    def __init__(self, split: Split, target: str) -> None:
-        self.images, self.labels, self.target = split.images, split.labels, target
+    def __init__(self, split: Split, target: str, stats: Stats | None = None) -> None:
+        self.images, self.labels, self.target, self.stats = split.images, split.labels, target, stats
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices)
-        x = as_inputs(self.images[idx])
+        x = to_input(self.images[idx], self.stats)
         return x, (x if self.target == "images" else self.labels[idx])
 
 
@@ -81,17 +77,19 @@ class DeviceBatches:
     once per epoch, and each batch is gathered and converted to float on the device.
     """
 
-    def __init__(self, split: Split, target: str, sampler: EpochBatchSampler, device: torch.device) -> None:
+    def __init__(self, split: Split, target: str, sampler: EpochBatchSampler, device: torch.device,
+                 stats: Stats | None = None) -> None:
         self.images = split.images.to(device)
         self.labels = split.labels.to(device)
         self.target, self.sampler, self.device = target, sampler, device
+        self.stats = stats.to(device) if stats is not None else None
 
     def __len__(self) -> int:
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for idx in self.sampler.indices().to(self.device).split(self.sampler.batch_size):
-            x = as_inputs(self.images[idx])
+            x = to_input(self.images[idx], self.stats)
             yield x, (x if self.target == "images" else self.labels[idx])
 
 
@@ -104,9 +102,10 @@ def fits_on_device(data, device: torch.device, share: float = 0.25) -> bool:
     return needed <= share * free
 
 
-def _loader(split: Split, target: str, sampler: EpochBatchSampler, num_workers: int, pin_memory: bool) -> DataLoader:
+def _loader(split: Split, target: str, sampler: EpochBatchSampler, num_workers: int, pin_memory: bool,
+            stats: Stats | None) -> DataLoader:
     return DataLoader(
-        BatchDataset(split, target),
+        BatchDataset(split, target, stats),
         sampler=sampler,
         batch_size=None,  # the sampler already yields batches: no per-item fetch, no collate
         num_workers=num_workers,
@@ -124,8 +123,10 @@ def build_loaders(data, cfg, target: str, device: torch.device, seed: int, rank:
 
     With `cfg.on_device` (auto: on a GPU the data fits on) the splits live on the device;
     otherwise DataLoaders with `cfg.num_workers` workers feed it. Batch sizes are global: in
-    distributed training each rank takes its shard of every batch's worth of items.
+    distributed training each rank takes its shard of every batch's worth of items. Inputs are normalised
+    with the training split's per-channel statistics when the targets are labels (see `input_stats`).
     """
+    stats = input_stats(data.stats, target)
     valid_bs = cfg.valid_batch_size or 2 * cfg.batch_size
     samplers = {
         name: EpochBatchSampler(len(split.labels), max(1, bs // rank.world_size), shuffle, seed, rank.rank, rank.world_size)
@@ -133,7 +134,7 @@ def build_loaders(data, cfg, target: str, device: torch.device, seed: int, rank:
     }
     choice = str(cfg.on_device).lower()
     if fits_on_device(data, device) if choice == "auto" else choice == "true":
-        make = lambda name, split: DeviceBatches(split, target, samplers[name], device)  # noqa: E731
+        make = lambda name, split: DeviceBatches(split, target, samplers[name], device, stats)  # noqa: E731
     else:
-        make = lambda name, split: _loader(split, target, samplers[name], cfg.num_workers, device.type == "cuda")  # noqa: E731
+        make = lambda name, split: _loader(split, target, samplers[name], cfg.num_workers, device.type == "cuda", stats)  # noqa: E731
     return DataLoaders(train=make("train", data.train), valid=make("valid", data.valid), data=data)

@@ -1,13 +1,13 @@
 """Find a dataset (an explicit path, a system-wide copy, the Hugging Face hub) and decode its splits.
 
-Every source ends as the same thing: per split, one uint8 tensor of images (N x H x W) and one
+Every source ends as the same thing: per split, one uint8 tensor of images (N x C x H x W) and one
 int64 tensor of labels, decoded once so that training never touches a PNG.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import logging
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -17,30 +17,53 @@ import numpy as np
 import torch
 
 from minitrain import interrupts
+from minitrain.data.decode import Shape, decode_images
 from minitrain.data.idx import read_idx
+from minitrain.data.pixels import Stats
 from minitrain.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}  # what a folder dataset's class folders may hold
 
 
 @dataclass
 class Split:
-    """One split, decoded: images as uint8 (N x H x W), labels as int64 (N)."""
+    """One split, decoded: images as uint8 (N x C x H x W; N x H x W is taken as one channel), labels as int64 (N)."""
 
     images: torch.Tensor
     labels: torch.Tensor
 
+    def __post_init__(self) -> None:
+        if self.images.ndim == 3:  # grey arrays (IDX files, caches written before colour) get their channel
+            self.images = self.images.unsqueeze(1)
+
 
 @dataclass
 class Decoded:
-    """What a source yields: its splits by name, and class names when the source carries them."""
+    """What a source yields: its splits by name, class names when the source carries them, and the training
+    split's per-channel statistics (filled in once, before caching)."""
 
     splits: dict[str, Split]
     classes: list[str] | None
+    stats: Stats | None = None
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns of a Hugging Face dataset to read; None: found by their feature type."""
+
+    image: str | None = None
+    label: str | None = None
 
 
 class Source(ABC):
     """A place the images come from."""
 
-    kind: str
+    kind: str  # what it is, in words
+    slug: str  # the same in one word, for names
+    shape = Shape()  # what encoded images are converted to (find_source sets it from the config)
+    columns = Columns()  # which columns of a Hugging Face dataset to read (find_source sets it from the config)
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -53,8 +76,22 @@ class Source(ABC):
         """Changes whenever the source's content may have changed; keys the decoded-tensor cache."""
 
     @abstractmethod
+    def split_names(self) -> list[str]:
+        """The splits this source has."""
+
+    @abstractmethod
+    def decode_split(self, split: str, shape: Shape) -> tuple[Split, list[str] | None]:
+        """One split as tensors, and its class names when the source carries them."""
+
     def decode(self, splits: list[str]) -> Decoded:
-        """Decode the named splits into tensors."""
+        """Decode the named splits; the first (training) split fixes the shape that the others are converted to."""
+        out, classes, shape = {}, None, self.shape
+        for split in splits:
+            interrupts.check()
+            out[split], names = self.decode_split(split, shape)
+            shape = Shape(*out[split].images.shape[1:3])
+            classes = classes or names
+        return Decoded(out, classes)
 
 
 def _files_fingerprint(files: list[Path]) -> str:
@@ -70,6 +107,7 @@ def _files_fingerprint(files: list[Path]) -> str:
 class IdxSource(Source):
     """The original MNIST-style files: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]."""
 
+    slug = "idx"
     kind = "IDX files"
     PREFIX = {"train": "train", "test": "t10k"}
 
@@ -103,45 +141,95 @@ class IdxSource(Source):
     def fingerprint(self) -> str:
         return _files_fingerprint([f for s in self.PREFIX for f in self._files(s)])
 
-    def decode(self, splits: list[str]) -> Decoded:
-        out = {}
-        for split in splits:
-            interrupts.check()
-            images_file, labels_file = self._files(split)
-            images, labels = read_idx(images_file), read_idx(labels_file)
-            if images.dtype != np.uint8 or labels.dtype.kind not in "iu":
-                bad, dtype = (images_file, images.dtype) if images.dtype != np.uint8 else (labels_file, labels.dtype)
-                raise DataError(f"{bad} holds {dtype} values; minitrain reads uint8 images and integer labels "
-                                "(IDX type 0x08), as the original MNIST files are, rather than train on converted values.")
-            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-                raise DataError(
-                    f"{images_file} and {labels_file} do not match: images have shape {images.shape}, "
-                    f"labels {labels.shape}; expected N x H x W images and N labels."
-                )
-            out[split] = Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)))
-        return Decoded(out, classes=None)
+    def split_names(self) -> list[str]:
+        return [s for s, prefix in self.PREFIX.items() if self.find(self.root, prefix, "images-idx3")]
+
+    def decode_split(self, split: str, shape: Shape) -> tuple[Split, None]:
+        """The arrays as stored: IDX files are raw pixels of one size, so they are never resized."""
+        images_file, labels_file = self._files(split)
+        images, labels = read_idx(images_file), read_idx(labels_file)
+        if images.dtype != np.uint8 or labels.dtype.kind not in "iu":
+            bad, dtype = (images_file, images.dtype) if images.dtype != np.uint8 else (labels_file, labels.dtype)
+            raise DataError(f"{bad} holds {dtype} values; minitrain reads uint8 images and integer labels "
+                            "(IDX type 0x08), as the original MNIST files are, rather than train on converted values.")
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(
+                f"{images_file} and {labels_file} do not match: images have shape {images.shape}, "
+                f"labels {labels.shape}; expected N x H x W images and N labels."
+            )
+        return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))), None
+
+
+class FolderSource(Source):
+    """The ImageFolder layout: <dir>/<split>/<class>/<image>.{png,jpg,jpeg,bmp,webp}; classes are folder names."""
+
+    slug = "folder"
+    kind = "an image folder"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(str(root))
+        self.root = root
+
+    @classmethod
+    def detect(cls, root: Path) -> bool:
+        return (root / "train").is_dir() and any(p.is_dir() for p in (root / "train").iterdir())
+
+    def split_names(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and any(c.is_dir() for c in p.iterdir()))
+
+    def class_names(self) -> list[str]:
+        """The training split's class folders, sorted: label k is the k-th name (as torchvision's ImageFolder)."""
+        return sorted(p.name for p in (self.root / "train").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def images(self, split: str) -> list[tuple[Path, str]]:
+        """(file, class name) for every image under <dir>/<split>/<class>/, in a fixed order."""
+        return [(f, c.name) for c in sorted(p for p in (self.root / split).iterdir() if p.is_dir() and p.name[0] != ".")
+                for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and f.name[0] != "."]
+
+    def fingerprint(self) -> str:
+        return _files_fingerprint([f for s in self.split_names() for f, _ in self.images(s)])
+
+    def decode_split(self, split: str, shape: Shape) -> tuple[Split, list[str]]:
+        classes, files = self.class_names(), self.images(split)
+        index = {name: k for k, name in enumerate(classes)}
+        unknown = sorted({c for _, c in files} - set(index))
+        if unknown:
+            raise DataError(f"{self.root / split} has class folders that {self.root / 'train'} lacks: "
+                            f"{', '.join(unknown[:5])}. Every class needs training images.")
+        if not files:
+            raise DataError(f"{self.root / split} holds no images: each class folder needs files ending in "
+                            f"{', '.join(sorted(IMAGE_SUFFIXES))}.")
+        # A fixed shuffle (as the hub stores its splits): pictures of the first images show several classes.
+        files = [files[i] for i in torch.randperm(len(files), generator=torch.Generator().manual_seed(0))]
+        images = decode_images([f for f, _ in files], shape, f"{self.root / split}")
+        return Split(images, torch.tensor([index[c] for _, c in files], dtype=torch.int64)), classes
 
 
 class HFSource(Source):
-    """A Hugging Face `datasets` DatasetDict whose image column holds encoded images (PNG bytes)."""
+    """A Hugging Face `datasets` DatasetDict whose image column holds encoded images (PNG or JPEG bytes)."""
 
-    def open(self):  # -> datasets.DatasetDict
+    _loaded = None
+
+    def load(self):  # -> datasets.DatasetDict
         raise NotImplementedError
 
-    def decode(self, splits: list[str]) -> Decoded:
-        dsd = self.open()
-        out, classes = {}, None
-        for split in splits:
-            if split not in dsd:
-                raise DataError(f"The {self} has no '{split}' split; it has: {', '.join(dsd)}.")
-            out[split], names = decode_hf_split(dsd[split], f"the '{split}' split of the {self}")
-            classes = classes or names
-        return Decoded(out, classes)
+    def open(self):
+        """The DatasetDict, loaded once per source."""
+        if self._loaded is None:
+            self._loaded = self.load()
+        return self._loaded
+
+    def split_names(self) -> list[str]:
+        return list(self.open())
+
+    def decode_split(self, split: str, shape: Shape) -> tuple[Split, list[str] | None]:
+        return decode_hf_split(self.open()[split], f"the '{split}' split of {self}", shape, self.columns)
 
 
 class ParquetSource(HFSource):
     """Parquet shards in the hub's layout: <dir>/**/<split>-00000-of-00001.parquet."""
 
+    slug = "parquet"
     kind = "parquet files"
 
     def __init__(self, root: Path) -> None:
@@ -152,24 +240,25 @@ class ParquetSource(HFSource):
     def detect(cls, root: Path) -> bool:
         return any(root.rglob("*.parquet"))
 
-    def shards(self, split: str) -> list[Path]:
-        return sorted(p for p in self.root.rglob("*.parquet") if p.name.split("-")[0].split(".")[0] == split)
+    def shards(self) -> dict[str, list[Path]]:
+        """The parquet files by split: the file name's first word (train-00000-of-00001.parquet), or the folder's
+        name for numbered files (the hub's converted layout, train/0000.parquet)."""
+        out: dict[str, list[Path]] = {}
+        for p in sorted(self.root.rglob("*.parquet")):
+            split = p.parent.name if p.stem.isdigit() else p.name.split("-")[0].split(".")[0]
+            out.setdefault(split, []).append(p)
+        return out
 
     def fingerprint(self) -> str:
         return _files_fingerprint(list(self.root.rglob("*.parquet")))
 
-    def open(self):
-        import datasets
+    def split_names(self) -> list[str]:
+        return list(self.shards())
 
-        files = {s: [str(p) for p in self.shards(s)] for s in ("train", "test", "validation")}
-        files = {s: f for s, f in files.items() if f}
-        if not files:
-            raise DataError(
-                f"{self.root} holds parquet files, but none is named like a split "
-                "(train-00000-of-00001.parquet, test-00000-of-00001.parquet)."
-            )
+    def load(self):
+        datasets = quiet_datasets()
         try:
-            return datasets.load_dataset("parquet", data_files=files)
+            return datasets.load_dataset("parquet", data_files={s: list(map(str, f)) for s, f in self.shards().items()})
         except Exception as e:
             raise DataError(f"Cannot read the parquet files in {self.root}: {e}") from None
 
@@ -177,6 +266,7 @@ class ParquetSource(HFSource):
 class SavedSource(HFSource):
     """A folder written by `DatasetDict.save_to_disk`."""
 
+    slug = "saved"
     kind = "a save_to_disk folder"
 
     def __init__(self, root: Path) -> None:
@@ -190,9 +280,8 @@ class SavedSource(HFSource):
     def fingerprint(self) -> str:
         return _files_fingerprint([p for p in self.root.rglob("*") if p.is_file()])
 
-    def open(self):
-        import datasets
-
+    def load(self):
+        datasets = quiet_datasets()
         try:
             loaded = datasets.load_from_disk(str(self.root))
         except Exception as e:
@@ -208,54 +297,57 @@ class SavedSource(HFSource):
 class HubSource(HFSource):
     """A dataset on the Hugging Face hub, downloaded and cached by `datasets`."""
 
+    slug = "hub"
     kind = "the Hugging Face hub"
-
-    def __init__(self, hub_id: str) -> None:
-        super().__init__(hub_id)
-        self._dsd = None
 
     def __str__(self) -> str:
         return f"hub dataset {self.location}"
 
-    def open(self):
-        if self._dsd is None:
-            import datasets
-
-            self._dsd = datasets.load_dataset(self.location)
-        return self._dsd
+    def load(self):
+        log.info("Asking the Hugging Face hub for %s (HF_HUB_OFFLINE=1 skips the hub)", self.location)
+        return quiet_datasets().load_dataset(self.location)
 
     def fingerprint(self) -> str:
         dsd = self.open()
         return hashlib.sha1("|".join(f"{s}:{d._fingerprint}" for s, d in dsd.items()).encode()).hexdigest()[:16]
 
 
-def decode_hf_split(ds, what: str) -> tuple[Split, list[str] | None]:
-    """Decode one `datasets.Dataset` split: its image column to uint8, its label column to int64."""
+def quiet_datasets():
+    """The `datasets` module with its own progress bars, info messages and the hub client's retry warnings off:
+    minitrain reports progress itself, and a hub it cannot reach in one error message."""
     import datasets
-    from PIL import Image as PILImage
+    import huggingface_hub
 
-    image_col = next((c for c, f in ds.features.items() if isinstance(f, datasets.Image)), None)
-    if image_col is None:
-        image_col = next((c for c, f in ds.features.items() if isinstance(f, dict) and "bytes" in f), None)
-    label_col = next((c for c, f in ds.features.items() if isinstance(f, datasets.ClassLabel)), None)
-    if label_col is None:
-        label_col = next((c for c in ("label", "labels") if c in ds.features), None)
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    huggingface_hub.utils.logging.set_verbosity_error()
+    return datasets
+
+
+def decode_hf_split(ds, what: str, shape: Shape = Shape(), columns: Columns = Columns()) -> tuple[Split, list[str] | None]:
+    """Decode one `datasets.Dataset` split: its image column to uint8 N x C x H x W, its label column to int64.
+
+    Columns not named in `columns` are found by feature type: an Image feature (or PNG bytes), a ClassLabel
+    (or a column called label or labels)."""
+    datasets = quiet_datasets()
+    features = ds.features
+    image_col = columns.image or next((c for c, f in features.items() if isinstance(f, datasets.Image)), None)
+    image_col = image_col or next((c for c, f in features.items() if isinstance(f, dict) and "bytes" in f), None)
+    label_col = columns.label or next((c for c, f in features.items() if isinstance(f, datasets.ClassLabel)), None)
+    label_col = label_col or next((c for c in ("label", "labels") if c in features), None)
+    for key, col in (("image_column", image_col), ("label_column", label_col)):
+        if col is not None and col not in features:
+            raise DataError(f"{what} has no column '{col}' (dataset.{key}). Its columns are: {', '.join(ds.column_names)}.")
     if image_col is None or label_col is None:
-        missing = "image column (an Image feature, or PNG bytes)" if image_col is None else "label column"
-        raise DataError(f"{what} has no {missing}. Its columns are: {', '.join(ds.column_names)}.")
-    if isinstance(ds.features[image_col], datasets.Image):
+        missing, key = (("image column (an Image feature, or PNG bytes)", "image_column") if image_col is None
+                        else ("label column (a ClassLabel, or one called label)", "label_column"))
+        raise DataError(f"{what} has no {missing}. Its columns are: {', '.join(ds.column_names)}; "
+                        f"name the right one with dataset.{key}=NAME.")
+    if isinstance(features[image_col], datasets.Image):
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
-    images = []
-    for i, item in enumerate(ds[image_col]):
-        interrupts.check()  # decoding a large split takes a while: Ctrl-C stops it here
-        try:
-            images.append(np.asarray(PILImage.open(io.BytesIO(item["bytes"])).convert("L")))
-        except Exception as e:
-            raise DataError(f"Image {i} of {what} cannot be decoded ({e}); the file is corrupt.") from None
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-        raise DataError(f"The images of {what} differ in size ({', '.join(map(str, sorted(shapes)))}).")
-    feature = ds.features[label_col]
+    encoded = [item["bytes"] if item.get("bytes") is not None else Path(item["path"]) for item in ds[image_col]]
+    images = decode_images(encoded, shape, what)
+    feature = features[label_col]
     dtype = getattr(feature, "dtype", "")
     if not isinstance(feature, datasets.ClassLabel) and not str(dtype).startswith(("int", "uint")):
         raise DataError(f"The '{label_col}' column of {what} holds {dtype or type(feature).__name__} values; minitrain "
@@ -265,7 +357,7 @@ def decode_hf_split(ds, what: str) -> tuple[Split, list[str] | None]:
         raise DataError(f"The '{label_col}' column of {what} has empty (null) labels; label every image.")
     labels = torch.as_tensor(np.asarray(values, dtype=np.int64))
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
-    return Split(torch.from_numpy(np.stack(images)), labels), names
+    return Split(images, labels), names
 
 
 def local_source(root: Path, named_by: str) -> Source:
@@ -275,16 +367,16 @@ def local_source(root: Path, named_by: str) -> Source:
     if not root.is_dir():
         raise DataError(
             f"{named_by} {root} is a file; it must be a folder holding the dataset "
-            "(IDX files, hub-layout parquet files, or a save_to_disk folder)."
+            "(IDX files, hub-layout parquet files, a save_to_disk folder, or train/<class>/ image folders)."
         )
     if not os.access(root, os.R_OK | os.X_OK):
         raise DataError(f"{named_by} {root} cannot be read (permission denied). Fix its permissions.")
-    for source in (SavedSource, IdxSource, ParquetSource):
+    for source in (SavedSource, IdxSource, ParquetSource, FolderSource):
         if source.detect(root):
             return source(root)
     contents = sorted(p.name for p in root.iterdir())[:8]
     raise DataError(
         f"{named_by} {root} is not a dataset: it has no IDX files (train-images-idx3-ubyte.gz ...), "
-        "no parquet files and no save_to_disk folder (dataset_dict.json). "
+        "no parquet files, no save_to_disk folder (dataset_dict.json) and no train/<class>/ image folders. "
         + (f"It holds: {', '.join(contents)}." if contents else "It is empty.")
     )

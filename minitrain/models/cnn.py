@@ -1,4 +1,5 @@
-"""The lesson's stride-2 CNN: each conv halves the image until one pixel of class logits remains."""
+"""The lesson's stride-2 CNN: each conv halves the image until one pixel of class logits remains (larger images
+leave a few pixels, which are averaged)."""
 
 from collections.abc import Sequence
 
@@ -8,15 +9,17 @@ from minitrain.models.layers import conv
 
 
 class CNN(nn.Sequential):
-    """1 -> channels... -> num_classes, 28 -> 14 -> 7 -> 4 -> 2 -> 1 with the default four widths.
+    """in_channels -> channels... -> num_classes, 28 -> 14 -> 7 -> 4 -> 2 -> 1 (32 -> ... -> 1) with the default
+    four widths; the logits are averaged over whatever pixels remain (none to average at 28 or 32).
 
     `batch_norm` puts a BatchNorm after each hidden conv (the course's next step after this lesson)."""
 
     def __init__(self, channels: Sequence[int] = (4, 8, 16, 16), num_classes: int = 10,
-                 batch_norm: bool = False) -> None:
-        widths = [1, *channels]
+                 batch_norm: bool = False, in_channels: int = 1) -> None:
+        widths = [in_channels, *channels]
         super().__init__(
             *(conv(ni, nf, norm=batch_norm) for ni, nf in zip(widths, widths[1:])),
             conv(widths[-1], num_classes, act=False),
+            nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )

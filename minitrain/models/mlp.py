@@ -4,10 +4,12 @@ from torch import nn
 
 
 class MLP(nn.Sequential):
-    def __init__(self, image_size: int = 28, hidden: int = 50, num_classes: int = 10) -> None:
+    """Takes in_channels x image_size x image_size images, flattened."""
+
+    def __init__(self, image_size: int = 28, hidden: int = 50, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__(
             nn.Flatten(),
-            nn.Linear(image_size * image_size, hidden),
+            nn.Linear(in_channels * image_size * image_size, hidden),
             nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )

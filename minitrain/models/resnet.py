@@ -1,4 +1,4 @@
-"""A small residual CNN for 28x28 images: a stem conv, stages of residual blocks that halve the image, pool, linear."""
+"""A small residual CNN for small images (28x28, 32x32): a stem conv, stages of residual blocks that halve the image, pool, linear."""
 
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ class ResNet(nn.Sequential):
     """Stem conv at full size, then one stage per width in `channels`, each of `depth` residual blocks
     whose first halves the image (28 -> 14 -> 7 -> 4 with three stages); average pool, linear classifier."""
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64), depth: int = 1, num_classes: int = 10) -> None:
+    def __init__(self, channels: Sequence[int] = (16, 32, 64), depth: int = 1, num_classes: int = 10,
+                 in_channels: int = 1) -> None:
         if not channels or depth < 1:
             raise ValueError(f"the ResNet needs at least one stage width and depth >= 1, got {list(channels)}, {depth}")
         widths = [channels[0], *channels]
@@ -43,7 +44,7 @@ class ResNet(nn.Sequential):
             for i in range(depth)
         ]
         super().__init__(
-            conv(1, channels[0], stride=1, norm=True),
+            conv(in_channels, channels[0], stride=1, norm=True),
             *stages,
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),

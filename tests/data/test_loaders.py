@@ -40,7 +40,7 @@ def test_batch_dataset_answers_a_list_of_indices_with_one_stacked_batch(data):
     x, y = ds[[0, 5, 2]]
     assert x.shape == (3, 1, 28, 28) and x.dtype == torch.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
-    assert torch.allclose(x[:, 0], data.train.images[[0, 5, 2]].float() / 255)
+    assert torch.allclose(x, data.train.images[[0, 5, 2]].float() / 255)  # images are stored N x C x H x W
     assert y.dtype == torch.int64 and torch.equal(y, data.train.labels[[0, 5, 2]])
     assert len(ds) == N_TRAIN
 

@@ -4,6 +4,7 @@ the data when it has them, decoded tensors are cached by source, and a missing d
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ def test_each_local_format_loads_the_same_images_and_labels(fmt, dataset_dirs, f
     data = load_image_data(cfg.dataset)
     for split, ours in (("train", data.train), ("test", data.valid)):
         images, labels = fake_data.split(split)
+        images = images[:, None]  # grey images are stored N x 1 x H x W
         assert ours.images.dtype == torch.uint8 and tuple(ours.images.shape) == images.shape
         assert ours.labels.dtype == torch.int64
         np.testing.assert_array_equal(ours.images.numpy(), images)
@@ -129,7 +131,7 @@ def test_an_unreadable_cache_file_is_ignored_and_the_data_decoded_again(dataset_
     (cache_file,) = cache_dir.glob("*.pt")
     cache_file.write_bytes(b"not a torch file")
     data = load_image_data(cfg.dataset)
-    np.testing.assert_array_equal(data.train.images.numpy(), fake_data.train_images)
+    np.testing.assert_array_equal(data.train.images[:, 0].numpy(), fake_data.train_images)
 
 
 def test_a_missing_split_is_named(tmp_path, fakes, fake_data, cache_dir, compose_config):
@@ -169,3 +171,185 @@ def test_with_no_copy_reachable_the_fixes_offered_fit_the_dataset_and_the_hub_se
     assert ("apt-get install dataset-fashion-mnist" in message) == (dataset == "fashion_mnist")
     assert ("unset HF_HUB_OFFLINE" in message) == (offline == "1")
     assert ("set HF_HUB_OFFLINE=1" in message) == (offline != "1")
+
+
+# Beyond MNIST: the user's own image folders and other hub datasets ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def colour(fakes):
+    return fakes.make_colour_data(n_train=60, n_test=20, size=23)  # odd-sized colour images
+
+
+@pytest.mark.parametrize("valid_dir", ["test", "valid", "val"])
+def test_an_image_folder_loads_in_colour_at_its_own_size_with_folder_names_as_classes(valid_dir, tmp_path, fakes,
+                                                                                   colour, cache_dir, compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour, valid_dir=valid_dir)
+    cfg = compose_config("dataset=folder", f"dataset.path={root}")
+    data = load_image_data(cfg.dataset)
+    assert (data.channels, data.image_size) == (3, 23)
+    assert data.classes == fakes.class_names  # class0 ... class9: sorted folder names
+    assert type(find_source(cfg.dataset)).__name__ == "FolderSource"
+    # Each image comes back with the label of its folder (in a fixed shuffled order, not class by class).
+    written = {im.transpose(2, 0, 1).tobytes(): label for im, label in zip(colour.test_images, colour.test_labels)}
+    decoded = [(im.numpy().tobytes(), int(label)) for im, label in zip(data.valid.images, data.valid.labels)]
+    assert sorted(decoded) == sorted(written.items())
+    assert data.valid.labels[:10].unique().numel() > 1
+
+
+def test_the_training_splits_per_channel_statistics_are_computed_once_and_cached(tmp_path, fakes, colour, cache_dir,
+                                                                              compose_config, monkeypatch):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    cfg = compose_config("dataset=folder", f"dataset.path={root}")
+    first = load_image_data(cfg.dataset)
+    pixels = first.train.images.double() / 255
+    assert torch.allclose(first.stats.mean.double(), pixels.mean(dim=(0, 2, 3)), atol=1e-6)
+    assert torch.allclose(first.stats.std.double(), pixels.std(dim=(0, 2, 3), unbiased=False), atol=1e-5)
+    monkeypatch.setattr("minitrain.data.channel_stats", lambda images: pytest.fail("statistics computed again"))
+    assert torch.equal(load_image_data(cfg.dataset).stats.std, first.stats.std)
+
+
+def test_a_folder_of_mixed_grey_and_colour_images_loads_in_colour_unless_channels_says_grey(tmp_path, fakes, colour,
+                                                                                         cache_dir, compose_config):
+    root = fakes.write_folder(tmp_path / "mixed", colour, grey_every=2, ext="mixed")
+    assert load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset).channels == 3
+    grey = load_image_data(compose_config("dataset=folder", f"dataset.path={root}", "dataset.channels=1").dataset)
+    assert grey.channels == 1 and grey.valid.images.shape[1] == 1
+
+
+def test_a_folder_of_several_sizes_needs_dataset_image_size_and_is_resized_to_it(tmp_path, fakes, colour, cache_dir,
+                                                                               compose_config):
+    root = fakes.write_folder(tmp_path / "sizes", colour, sizes=(19, 30, 23))
+    with pytest.raises(DataError, match="differ in size.*dataset.image_size"):
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
+    data = load_image_data(compose_config("dataset=folder", f"dataset.path={root}", "dataset.image_size=16").dataset)
+    assert tuple(data.train.images.shape[1:]) == tuple(data.valid.images.shape[1:]) == (3, 16, 16)
+
+
+def test_cifar10_reads_the_hubs_parquet_layout_with_its_img_column(tmp_path, fakes, cache_dir, compose_config):
+    cifar_names = compose_config("dataset=cifar10").dataset.classes
+    data_in = fakes.make_colour_data(n_train=30, n_test=10, size=32)
+    root = fakes.write_hub_parquet(tmp_path / "cifar10", data_in, names=list(cifar_names))
+    data = load_image_data(compose_config("dataset=cifar10", f"dataset.path={root}").dataset)
+    assert tuple(data.train.images.shape) == (30, 3, 32, 32) and data.classes == list(cifar_names)
+    np.testing.assert_array_equal(data.train.images.numpy(), data_in.train_images.transpose(0, 3, 1, 2))
+
+
+def test_a_hub_dataset_finds_its_image_and_label_columns_by_feature_type(tmp_path, fakes, colour, cache_dir,
+                                                                         compose_config):
+    root = fakes.write_hub_parquet(tmp_path / "odd", colour, image_column="picture", label_column="category")
+    data = load_image_data(compose_config("dataset=hub", f"dataset.path={root}").dataset)
+    assert (data.channels, data.image_size, data.classes) == (3, 23, fakes.class_names)
+    np.testing.assert_array_equal(data.train.labels.numpy(), colour.train_labels)
+
+
+def test_a_named_column_that_does_not_exist_is_reported_with_the_columns_there_are(tmp_path, fakes, colour, cache_dir,
+                                                                                    compose_config):
+    root = fakes.write_hub_parquet(tmp_path / "odd", colour, image_column="picture")
+    with pytest.raises(DataError, match=r"no column 'img' \(dataset.image_column\).*picture, label"):
+        load_image_data(compose_config("dataset=hub", f"dataset.path={root}", "dataset.image_column=img").dataset)
+
+
+def test_a_missing_split_reads_well_and_suggests_the_split_there_is(tmp_path, fakes, fake_data, cache_dir,
+                                                                     compose_config):
+    dsd = fakes.dataset_dict(fake_data)
+    dsd.pop("test")
+    dsd["validation"] = dsd["train"].select(range(10))
+    dsd.save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(DataError) as info:
+        load_image_data(compose_config(f"dataset.path={tmp_path / 'saved'}").dataset)
+    assert str(info.value) == (f"A save_to_disk folder at {tmp_path / 'saved'} has no 'test' split (it has: train, "
+                               "validation). Set dataset.valid_split=validation to use the split it has.")
+
+
+def test_the_users_own_data_is_named_after_its_folder_never_after_a_built_in_dataset(tmp_path, fakes, fake_data,
+                                                                                      cache_dir, compose_config):
+    from minitrain.data import fill_from_data
+
+    root = fakes.write_hub_parquet(tmp_path / "mnist", fake_data)  # the user called their folder mnist
+    cfg = compose_config("dataset=hub", f"dataset.path={root}")
+    data = load_image_data(cfg.dataset)
+    fill_from_data(cfg.dataset, data)
+    assert cfg.dataset.name == "parquet-mnist"
+    (cache_file,) = cache_dir.glob("*.pt")
+    assert cache_file.name.startswith("parquet-mnist-train-test-")
+
+
+def test_the_models_shape_is_filled_in_from_the_data(tmp_path, fakes, colour, cache_dir, compose_config):
+    from minitrain.data import fill_from_data
+    from minitrain.train import build_model
+
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    for model in ("mlp", "cnn", "resnet", "autoencoder"):
+        cfg = compose_config("dataset=folder", f"dataset.path={root}", f"model={model}")
+        assert cfg.dataset.channels is None and cfg.dataset.num_classes is None
+        data = load_image_data(cfg.dataset)
+        fill_from_data(cfg.dataset, data)
+        assert (cfg.model.in_channels, cfg.dataset.image_size, cfg.dataset.num_classes) == (3, 23, 10)
+        out = build_model(cfg.model)(data.valid.images[:2].float() / 255)
+        assert tuple(out.shape) == ((2, 3, 23, 23) if model == "autoencoder" else (2, 10))
+
+
+def test_the_cache_lives_under_xdg_cache_home_when_minitrain_cache_is_unset(tmp_path, compose_config, monkeypatch):
+    monkeypatch.delenv("MINITRAIN_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    for dataset in ("fashion_mnist", "mnist", "cifar10", "folder", "hub"):
+        assert compose_config(f"dataset={dataset}").dataset.cache_dir == str(tmp_path / "xdg" / "minitrain")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert compose_config().dataset.cache_dir == str(tmp_path / "home" / ".cache" / "minitrain")
+
+
+def test_loading_a_hub_copy_prints_none_of_the_datasets_librarys_progress_bars(tmp_path, fakes, colour, cache_dir,
+                                                                               compose_config, capfd):
+    root = fakes.write_hub_parquet(tmp_path / "odd", colour)
+    capfd.readouterr()
+    load_image_data(compose_config("dataset=hub", f"dataset.path={root}").dataset)
+    out, err = capfd.readouterr()
+    assert "Generating" not in out + err and "%|" not in out + err, err
+
+
+@pytest.mark.parametrize("dataset", ["dataset=cifar10", "dataset=hub dataset.hub_id=someone/pets"])
+def test_an_unreachable_hub_dataset_says_where_minitrain_looked(dataset, cache_dir, compose_config, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose_config(*dataset.split())
+    with pytest.raises(DataError) as info:
+        load_image_data(cfg.dataset)
+    message = str(info.value)
+    assert cfg.dataset.hub_id in message and "dataset.path=DIR" in message and "none known" in message
+    assert "None" not in message
+
+
+def test_a_hub_config_without_a_hub_id_or_a_path_says_what_to_give(cache_dir, compose_config):
+    for dataset in ("hub", "folder"):
+        with pytest.raises(DataError, match="give dataset.path=DIR.*dataset.hub_id=OWNER/NAME"):
+            load_image_data(compose_config(f"dataset={dataset}").dataset)
+
+
+@pytest.mark.parametrize("override, fragment", [("dataset.channels=2", "must be 1 (grey), 3 (RGB)"),
+                                                ("dataset.image_size=0", "must be a side in pixels")])
+def test_a_channel_count_or_size_no_image_can_have_is_refused(override, fragment, tmp_path, fakes, colour, cache_dir,
+                                                              compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    with pytest.raises(DataError, match=re.escape(fragment)):
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}", override).dataset)
+
+
+def test_the_hubs_converted_parquet_layout_takes_its_split_names_from_the_folders(tmp_path, fakes, colour, cache_dir,
+                                                                                   compose_config):
+    flat = fakes.write_hub_parquet(tmp_path / "flat", colour) / "plain_text"
+    for split in ("train", "test"):  # plain_text/train/0000.parquet, as the hub's parquet conversion stores them
+        (flat / split).mkdir()
+        (flat / f"{split}-00000-of-00001.parquet").rename(flat / split / "0000.parquet")
+    data = load_image_data(compose_config("dataset=hub", f"dataset.path={tmp_path / 'flat'}").dataset)
+    assert (len(data.train.labels), len(data.valid.labels)) == (60, 20)
+
+
+def test_hidden_folders_and_files_in_an_image_folder_are_not_classes_or_images(tmp_path, fakes, colour, cache_dir,
+                                                                               compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    (root / "train" / ".ipynb_checkpoints").mkdir()
+    (root / "train" / ".ipynb_checkpoints" / "x.png").write_bytes(b"not an image")
+    (root / "train" / "class0" / "._00001.png").write_bytes(b"macOS resource fork, not an image")
+    data = load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
+    assert data.classes == fakes.class_names and len(data.train.labels) == 60

@@ -79,3 +79,27 @@ def test_every_model_is_trainable_end_to_end(model):
     out = model(X)
     out.float().mean().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("size", [23, 32, 37, 64])
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_every_model_takes_images_of_any_channel_count_and_size(in_channels, size):
+    x = torch.rand(2, in_channels, size, size)
+    for model in (MLP(image_size=size, in_channels=in_channels, num_classes=7),
+                  CNN(in_channels=in_channels, num_classes=7), CNN(in_channels=in_channels, num_classes=7, batch_norm=True)):
+        assert model(x).shape == (2, 7)
+    out = Autoencoder((4, 8, 8), in_channels=in_channels, image_size=size)(x)
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+
+
+@pytest.mark.parametrize("size, latent", [(28, 4), (32, 4), (37, 5), (17, 3)])
+def test_autoencoder_pads_to_a_multiple_of_eight_and_crops_back(size, latent):
+    x = torch.rand(1, 3, size, size)
+    shapes = conv_output_shapes(Autoencoder((4, 8, 8), in_channels=3, image_size=size), x)
+    assert shapes[2][2:] == (latent, latent) and shapes[-1][1:] == (3, 8 * latent, 8 * latent)
+
+
+def test_the_lesson_models_keep_their_parameters_for_28x28_grey_images():
+    """Checkpoints of the lesson's models still load: taking the shape from the data added no parameter."""
+    assert sum(p.numel() for p in Autoencoder((2, 4, 8)).parameters()) == 777  # the lesson's count
+    assert [k for k in CNN().state_dict()][-2:] == ["4.0.weight", "4.0.bias"]

@@ -66,3 +66,10 @@ def test_a_resnet_needs_a_stage_and_a_depth_of_at_least_one():
         ResNet(channels=[8], depth=0)
     with pytest.raises(ValueError, match="stage"):
         ResNet(channels=[])
+
+
+@pytest.mark.parametrize("size", [23, 32])
+def test_the_resnet_takes_colour_images_of_any_size(size):
+    model = ResNet(channels=[8, 16], num_classes=4, in_channels=3)
+    assert model(torch.rand(2, 3, size, size)).shape == (2, 4)
+    assert model[0][0].in_channels == 3
