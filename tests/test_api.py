@@ -40,8 +40,8 @@ def test_predict_takes_uint8_tensors_numpy_arrays_and_pil_images_alike(run, fake
 def test_a_colour_image_of_another_size_is_converted_to_the_grey_size_trained_on(run, fake_data):
     grey = fake_data.test_images[0]
     big_colour = Image.fromarray(grey).convert("RGB").resize((84, 84), Image.Resampling.NEAREST)
-    assert np.array_equal(run.to_stored(big_colour)[0].numpy(), grey)
-    assert np.array_equal(run.to_stored(np.asarray(big_colour))[0].numpy(), grey)  # H x W x 3 array
+    assert np.array_equal(run.to_stored(big_colour)[0, 0].numpy(), grey)  # stored as C x H x W
+    assert np.array_equal(run.to_stored(np.asarray(big_colour))[0, 0].numpy(), grey)  # H x W x 3 array
     assert torch.equal(run.predict(big_colour), run.predict(grey))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from minitrain.callbacks.images import shown
 from minitrain.data.sources import Split
 from minitrain.reports.figures import reconstruction_grid
 from minitrain.reports.files import write_json
@@ -76,12 +77,6 @@ def most_wrong(out: torch.Tensor, labels: torch.Tensor, k: int) -> list[dict[str
              "probability": float(probs[i].max()), "loss": float(losses[i])} for i in order]
 
 
-def displayable(images: torch.Tensor) -> np.ndarray:
-    """Stored images as matplotlib shows them: H x W grey or H x W x C colour."""
-    array = images.numpy()
-    return array.transpose(0, 2, 3, 1) if array.ndim == 4 and array.shape[1] in (3, 4) else array
-
-
 def write_report(out: Path, report: dict[str, Any], loaded, split: Split, top: int) -> None:
     """eval.json and the figures into `out` (the report's private `_` entries are used here, not saved)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -93,7 +88,7 @@ def write_report(out: Path, report: dict[str, Any], loaded, split: Split, top: i
         report["top_losses"] = [{"index": int(i), "mse": float(report["_mse"][i])} for i in order]
         if len(order):
             x = torch.cat(list(loaded.batches(split.images[order], 1024)))
-            reconstruction_grid(out / "top_losses.png", x[:, 0].numpy(), report["_out"][order][:, 0].numpy(),
+            reconstruction_grid(out / "top_losses.png", shown(x), shown(report["_out"][order]),
                                 title="Worst reconstructions (highest MSE): originals above reconstructions")
     write_json(out / "eval.json", {k: v for k, v in report.items() if not k.startswith("_")})
 
@@ -108,7 +103,7 @@ def classification_figures(out: Path, report: dict[str, Any], split: Split, top:
                             title=f"{report['split']} split, epoch {report['epoch']}: accuracy {accuracy:.2%}")
     if worst:
         titles = [f"{w['prediction']} ({w['probability']:.2f})\ntrue: {w['true']}" for w in report["top_losses"]]
-        top_losses_figure(out / "top_losses.png", displayable(split.images[[w["index"] for w in worst]]), titles)
+        top_losses_figure(out / "top_losses.png", shown(split.images[[w["index"] for w in worst]]), titles)
 
 
 def print_report(report: dict[str, Any], out: Path) -> None:

@@ -113,7 +113,7 @@ def classify(loaded, names: list[str], stored, out: Path, opts: Options) -> list
     """predictions.csv with the `top` likeliest classes, predictions.png with the first `n_images`."""
     import torch
 
-    from minitrain.commands.measure import displayable
+    from minitrain.callbacks.images import shown
     from minitrain.reports.figures import image_grid
     from minitrain.reports.files import write_csv
 
@@ -127,10 +127,10 @@ def classify(loaded, names: list[str], stored, out: Path, opts: Options) -> list
         rows.append(row)
     columns = list(rows[0]) if rows else ["file", "prediction", "probability"]
     write_csv(out / "predictions.csv", rows, columns)
-    shown = rows[: opts.n_images]
-    image_grid(out / "predictions.png", displayable(stored[: len(shown)]),
-               [f"{r['prediction']} ({float(r['probability']):.2f})\n{Path(r['file']).name[:18]}" for r in shown],
-               cols=min(6, max(1, len(shown))))  # titles say it all: prediction (probability), file
+    shown_rows = rows[: opts.n_images]
+    image_grid(out / "predictions.png", shown(stored[: len(shown_rows)]),
+               [f"{r['prediction']} ({float(r['probability']):.2f})\n{Path(r['file']).name[:18]}" for r in shown_rows],
+               cols=min(6, max(1, len(shown_rows))))  # titles say it all: prediction (probability), file
     return rows
 
 
@@ -138,6 +138,7 @@ def reconstruct(loaded, names: list[str], stored, out: Path, opts: Options) -> l
     """predictions.csv with each image's MSE and PSNR, reconstructions.png with the first `n_images`."""
     import torch
 
+    from minitrain.callbacks.images import shown
     from minitrain.reports.figures import reconstruction_grid
     from minitrain.reports.files import write_csv
 
@@ -148,7 +149,7 @@ def reconstruct(loaded, names: list[str], stored, out: Path, opts: Options) -> l
     rows = [{"file": n, "mse": f"{float(m):.6f}", "psnr": f"{float(p):.2f}"} for n, m, p in zip(names, mse, psnr)]
     write_csv(out / "predictions.csv", rows, ["file", "mse", "psnr"])
     n = opts.n_images
-    reconstruction_grid(out / "reconstructions.png", x[:n, 0].numpy(), recon[:n, 0].numpy(),
+    reconstruction_grid(out / "reconstructions.png", shown(x[:n]), shown(recon[:n]),
                         title="Originals above their reconstructions")
     return rows
 
