@@ -11,6 +11,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from minitrain.commands import COMMANDS, run_command
 from minitrain.config import register_configs
 from minitrain.distributed import worker_argv
 from minitrain.errors import MinitrainError, fail
@@ -65,6 +66,8 @@ def check_plugins(argv: list[str]) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] and sys.argv[1] in COMMANDS:  # minitrain eval|predict|export ...: use a finished run
+        return run_command(sys.argv[1], sys.argv[2:])
     if "--version" in sys.argv[1:]:
         print(versions())
         return

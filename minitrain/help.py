@@ -22,6 +22,9 @@ Usage:
   minitrain -m KEY=V1,V2 [KEY=V3,V4]     sweep every combination (Hydra multirun); writes sweep.csv and sweep.png
   minitrain resume=RUN_DIR [KEY=VALUE]   continue an interrupted run from its last checkpoint
   minitrain --cfg job [KEY=VALUE ...]    print the composed config and stop
+  minitrain eval run=RUN_DIR             measure a checkpoint again: eval.json, confusion matrix, top losses
+  minitrain predict run=RUN_DIR inputs=PATH   predict on image files: predictions.csv, predictions.png
+  minitrain export run=RUN_DIR           the model as a torch.export program (model.pt2)
   minitrain -cd MYCONF model=MINE        use the configs in MYCONF too (your own models, optimizers, presets)
   minitrain hparams_search=cnn_optuna    an Optuna search (pip install "minitrain[scale]"); writes optimization_results.yaml
   minitrain --version                    minitrain's version, and torch's and Hydra's

@@ -13,10 +13,12 @@ from torch.nn.parallel import DistributedDataParallel
 from minitrain import distributed
 from minitrain.build import build, build_callbacks, build_model
 from minitrain.checks import check_config
+from minitrain.callbacks import CheckpointCallback
 from minitrain.data import build_loaders, fill_from_data, load_image_data
 from minitrain.data.debug import debug_loaders
 from minitrain.device import resolve_device
 from minitrain.learner import Learner
+from minitrain.runs import plain_config
 from minitrain.tasks import TASKS, build_loss
 
 
@@ -41,8 +43,12 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         torch.manual_seed(cfg.seed + rank.rank)  # DDP gave every rank rank 0's weights; augmentation differs per rank
     if cfg.trainer.compile:
         model = torch.compile(model)
+    callbacks = build_callbacks(cfg, device)
+    for cb in callbacks:
+        if isinstance(cb, CheckpointCallback):
+            cb.config = plain_config(cfg)  # checkpoints carry their config, so eval and predict need nothing else
     learner = Learner(model, dls, build_loss(task, cfg.trainer.label_smoothing), cfg.optimizer.lr,
-                      build_callbacks(cfg, device), build("optimizer", cfg.optimizer), task=task,
+                      callbacks, build("optimizer", cfg.optimizer), task=task,
                       run_dir=run_dir if rank.is_main else None)  # only rank 0 writes the run directory
     try:
         if cfg.lr_find:  # sweep the learning rate instead of training: lr_find.png and lr_find.json

@@ -359,3 +359,34 @@ def run_cli_many(run_cli):
             return {name: future.result() for name, future in futures.items()}
 
     return run_cli_many
+
+
+# Finished runs, for the commands that use one (eval, predict, export, load_run) -------------------------------
+
+# A classifier that still errs after two epochs on the fake data (so top losses and per-class numbers say
+# something), and a small autoencoder.
+TRAINED = {
+    "classifier": ["model=mlp", "trainer.epochs=2", "optimizer.lr=0.001"],
+    "autoencoder": ["model=autoencoder", "model.channels=[4,8,4]", "trainer.epochs=1"],
+}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory, dataset_dirs, run_cli_many) -> dict[str, Path]:
+    """{name: run directory} of the TRAINED runs, trained once per test session through the real CLI."""
+    base = tmp_path_factory.mktemp("trained")
+    done = run_cli_many({
+        name: (base / name, [*TINY, *args, f"dataset.path={dataset_dirs['idx']}", f"hydra.run.dir={base / name / 'run'}"], {})
+        for name, args in TRAINED.items()
+    })
+    for name, proc in done.items():
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
+    return {name: base / name / "run" for name in TRAINED}
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `folder` with its size and modification time: equal before and after means untouched."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+Fakes.tree_state = staticmethod(tree_state)

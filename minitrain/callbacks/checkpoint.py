@@ -16,6 +16,7 @@ from minitrain.resume import resume_command
 from minitrain.errors import CheckpointWriteError, ResumeError, WriteError
 from minitrain.learner import Callback, Order
 from minitrain.reports.files import write_atomic
+from minitrain.runs import describe
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class CheckpointCallback(Callback):
     def __init__(self, resume: str | None = None) -> None:
         self.resume_from = Path(resume) / "checkpoints" / "last.pt" if resume else None
         self.best: float | None = None
+        self.config: dict | None = None  # the run's composed config as plain data; train() sets it
 
     def before_fit(self, learn) -> None:
         if self.resume_from is not None:
@@ -132,6 +134,7 @@ class CheckpointCallback(Callback):
             "history": list(learn.history),
             "best": self.best,
             "rng": rng_states(),
+            "describe": describe(self.config, learn.dls.data),  # config, classes, input format: eval, predict
         }
         try:
             write_atomic(folder / "last.pt", lambda f: torch.save(state, f), mode="wb")

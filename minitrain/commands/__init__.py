@@ -1,0 +1,57 @@
+"""The subcommands that use a finished run: `minitrain eval|predict|export run=DIR KEY=VALUE ...`.
+
+Each lives in its own module with an options dataclass (the keys it accepts, typed), a HELP text and `run`.
+Only OmegaConf is imported here, so a typo is reported before torch loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from minitrain.errors import MinitrainError, fail
+
+COMMANDS = {"eval": "minitrain.commands.evaluate", "predict": "minitrain.commands.predict",
+            "export": "minitrain.commands.export"}
+
+
+def parse_options(name: str, schema: type, argv: list[str]):
+    """`key=value` arguments checked against `schema` (a dataclass); a MinitrainError names a bad one."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    keys = ", ".join(f"{k}=" for k in OmegaConf.to_container(OmegaConf.structured(schema)))
+    for arg in argv:
+        if "=" not in arg or arg.startswith(("-", "+", "~")):
+            raise MinitrainError(f"minitrain {name}: '{arg}' is not a KEY=VALUE option. It takes: {keys} "
+                                 f"(see minitrain {name} --help).")
+    try:
+        options = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
+        missing = sorted(OmegaConf.missing_keys(options))
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "") or ""
+        reason = str(e).splitlines()[0]
+        raise MinitrainError(f"minitrain {name}: bad option {key + ': ' if key else ''}{reason}. "
+                             f"It takes: {keys} (see minitrain {name} --help).") from None
+    if missing:
+        raise MinitrainError(f"minitrain {name} needs {', '.join(f'{k}=...' for k in missing)} "
+                             f"(see minitrain {name} --help).")
+    return options
+
+
+def run_command(name: str, argv: list[str]) -> None:
+    """Run subcommand `name` with its command-line arguments; bad input exits 2 with a one-line message."""
+    module = importlib.import_module(COMMANDS[name])
+    if "--help" in argv or "-h" in argv:
+        print(module.HELP)
+        return
+    try:
+        options = parse_options(name, module.Options, argv)
+        module.run(options)
+    except MinitrainError as e:
+        fail(str(e), e.exit_code)
+    except OSError as e:  # a report folder that cannot be written (read-only run, full disk)
+        where = f" {e.filename}" if e.filename else ""
+        fail(f"minitrain {name}: cannot write{where}: {e.strerror or e}. Choose another folder with out=FOLDER.")
+    except KeyboardInterrupt:
+        sys.exit(130)
