@@ -74,9 +74,10 @@ def test_every_module_the_package_imports_is_a_declared_dependency(dist):
     third_party = imported - set(sys.stdlib_module_names) - {"minitrain", "__future__"}
     metadata = zipfile.ZipFile(dist["wheel"]).read("minitrain-" + dist["wheel"].name.split("-")[1] + ".dist-info/METADATA")
     requires = [line.split(":", 1)[1] for line in metadata.decode().splitlines() if line.startswith("Requires-Dist:")]
-    declared = {re.split(r"[<>=!~\[; ]", req.strip(), maxsplit=1)[0].lower() for req in requires if "extra ==" not in req}
+    canonical = lambda name: re.sub(r"[-_.]+", "-", name).lower()  # noqa: E731  (PEP 503: huggingface_hub = huggingface-hub)
+    declared = {canonical(re.split(r"[<>=!~\[; ]", req.strip(), maxsplit=1)[0]) for req in requires if "extra ==" not in req}
     distributions = packages_distributions()
-    missing = {m for m in third_party if not {d.lower() for d in distributions.get(m, [m])} & declared}
+    missing = {m for m in third_party if not {canonical(d) for d in distributions.get(m, [m])} & declared}
     assert not missing, f"imported but not declared in pyproject.toml: {missing}"
 
 
