@@ -20,7 +20,6 @@ from minitrain.device import resolve_device
 from minitrain.errors import ConfigError
 from minitrain.runs import RunError, checkpoint_file, find_run, read_checkpoint
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 class Run:
@@ -143,4 +142,4 @@ def open_image(path: Path) -> Image.Image:
             image.load()
             return image
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise RunError(f"{path} is not an image minitrain can read (PNG, JPG or BMP): {e}") from None
+        raise RunError(f"{path} is not an image minitrain can read (PNG, JPG, BMP or WebP): {e}") from None

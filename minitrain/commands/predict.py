@@ -18,7 +18,7 @@ Usage:
 
 Options:
   run=DIR            the run directory (outputs/DATE/TIME)
-  inputs=PATH        an image file, a folder of images (PNG, JPG, BMP; any size, grey or colour; searched
+  inputs=PATH        an image file, a folder of images (PNG, JPG, BMP, WebP; any size, grey or colour; searched
                      recursively), or a dataset folder minitrain reads (its validation split is used)
   checkpoint=best    best | last | the path of a .pt checkpoint
   device=auto        auto | cpu | cuda | mps
@@ -69,7 +69,7 @@ def run(opts: Options) -> None:
 
 
 def image_files(folder: Path) -> list[Path]:
-    from minitrain.api import IMAGE_SUFFIXES
+    from minitrain.data.sources import IMAGE_SUFFIXES
 
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
@@ -99,7 +99,7 @@ def dataset_inputs(folder: Path, loaded):
     try:
         source = local_source(folder, "inputs=")
     except DataError:
-        raise RunError(f"inputs={folder} holds no images (PNG, JPG, BMP) and is not a dataset minitrain reads "
+        raise RunError(f"inputs={folder} holds no images (PNG, JPG, BMP, WebP) and is not a dataset minitrain reads "
                        "(IDX, parquet or save_to_disk files).") from None
     split = loaded.config.dataset.valid_split
     images = source.decode([split]).splits[split].images
