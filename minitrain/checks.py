@@ -108,13 +108,11 @@ def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
     if dataclasses.is_dataclass(schema) and "_target_" not in cfg:
         known = [f.name for f in dataclasses.fields(schema)]
         for key in cfg.keys():
-            if key not in known and not (not prefix and key == "hydra"):
+            if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (its keys: {', '.join(known)})"
                 problems.append(f"{prefix}{key} is not a setting of {prefix.rstrip('.') or 'the config'}{hint}")
     for key in cfg.keys():
-        if not prefix and key == "hydra":
-            continue  # Hydra's own node, which Hydra checks (present when a Hydra callback checks the config)
         node = cfg._get_node(key)
         if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
             problems += unknown_keys(node, f"{prefix}{key}.")

@@ -101,13 +101,13 @@ def check_resume(cfg) -> None:
     Raises AlreadyComplete when the run has already trained `trainer.epochs` epochs."""
     from hydra.utils import get_class
 
-    from minitrain.callbacks.checkpoint import load_checkpoint
+    from minitrain.callbacks.checkpoint import load_checkpoint, qualified_name
     from minitrain.data import find_source
     from minitrain.build import build_model
     from minitrain.checks import check_config
 
     run_dir = Path(cfg.resume)
-    check_config(cfg)
+    check_config(job_config(cfg))
     if not cfg.callbacks.get("checkpoint"):
         raise ResumeError(f"resume={run_dir} restores the run through its checkpoint callback: "
                           "drop ~callbacks.checkpoint (or start a new run instead of resuming).")
@@ -116,8 +116,7 @@ def check_resume(cfg) -> None:
     if mismatch:
         raise ResumeError(f"resume={run_dir}: the checkpoint's model does not fit the configured model ({mismatch}). "
                           "Resume with the model the run was started with (drop the model override).")
-    target = get_class(cfg.optimizer._target_)
-    wanted, saved = f"{target.__module__}.{target.__qualname__}", state.get("optimizer_class")
+    wanted, saved = qualified_name(get_class(cfg.optimizer._target_)), state.get("optimizer_class")
     if saved is not None and saved != wanted:
         raise ResumeError(f"resume={run_dir}: the run was trained with {saved}, not {wanted}; its optimizer state "
                           "cannot be carried over. Resume with the optimizer the run was started with.")
@@ -131,6 +130,18 @@ def check_resume(cfg) -> None:
         raise ResumeError(f"resume={run_dir}: the run has already trained {done} epochs, more than "
                           f"trainer.epochs={planned}. Give trainer.epochs above {done} to train longer.")
     find_source(cfg.dataset)  # a local dataset.path that is missing or not a dataset is named here, not mid-run
+
+
+def job_config(cfg):
+    """The job's config without Hydra's own node, as Hydra hands it to the job (a Hydra callback sees both)."""
+    import copy
+
+    from omegaconf import open_dict, read_write
+
+    job = copy.deepcopy(cfg)
+    with read_write(job), open_dict(job):
+        job.pop("hydra", None)
+    return job
 
 
 def state_dict_mismatch(expected: dict, saved: dict) -> str:

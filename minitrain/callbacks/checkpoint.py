@@ -73,9 +73,9 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
-def class_name(obj: object) -> str:
-    """`module.QualifiedName` of an object's class, as `_target_` names it."""
-    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+def qualified_name(cls: type) -> str:
+    """`module.QualifiedName` of a class, as `_target_` names it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class CheckpointCallback(Callback):
@@ -128,7 +128,7 @@ class CheckpointCallback(Callback):
         state = {
             "model": unwrap(learn.model).state_dict(),
             "optimizer": learn.opt.state_dict(),
-            "optimizer_class": class_name(learn.opt),  # a resume with another optimizer is refused, not half-loaded
+            "optimizer_class": qualified_name(type(learn.opt)),  # a resume with another optimizer is refused, not half-loaded
             "callbacks": {key: cb.state_dict() for key, cb in stateful_callbacks(learn).items()},
             "epoch": learn.epoch + 1,
             "history": list(learn.history),
