@@ -16,6 +16,7 @@ from minitrain.errors import MinitrainError, print_error
 from minitrain.interrupts import Terminated, graceful_interrupts
 from minitrain.reports.files import write_json
 from minitrain.resume import resume_command
+from minitrain.threads import share_cores
 
 log = logging.getLogger("minitrain")
 file_log = logging.getLogger("minitrain.file")
@@ -32,6 +33,7 @@ def run_job(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    share_cores(hydra_cfg.launcher.get("n_jobs"))  # hydra/launcher=joblib runs n_jobs of these at once
     try:
         with graceful_interrupts():
             train(cfg, run_dir)

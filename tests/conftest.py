@@ -285,8 +285,9 @@ def pytest_collection_modifyitems(config, items) -> None:
 # The CLI, in a subprocess ----------------------------------------------------------------------
 
 
-def cli_env(tmp: Path, checkout: bool = True, **extra: str) -> dict[str, str]:
-    """The environment of a CLI run: caches in `tmp`, the hub off, no colour codes, no full tracebacks."""
+def cli_env(tmp: Path, checkout: bool = True, **extra: str | None) -> dict[str, str]:
+    """The environment of a CLI run: caches in `tmp`, the hub off, no colour codes, no full tracebacks, one torch
+    thread; `extra` adds variables, or removes them where its value is None."""
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     # This checkout's code (unless `checkout` is false), whether or not it is installed; a test's own modules
     # (extra PYTHONPATH) first.
@@ -303,7 +304,7 @@ def cli_env(tmp: Path, checkout: bool = True, **extra: str) -> dict[str, str]:
         OMP_NUM_THREADS="1",
     )
     env.update(extra)
-    return env
+    return {k: v for k, v in env.items() if v is not None}
 
 
 def run_minitrain(tmp: Path, *args: str, script: bool = False, program: str | None = None, timeout: float = 120,

@@ -66,6 +66,52 @@ def test_a_joblib_sweep_runs_both_jobs_and_reports_them(sweeps, fakes):
     assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr  # the joblib launcher really ran the jobs
 
 
+@pytest.fixture(scope="module")
+def thread_sweeps(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
+    """A 2-job sweep with hydra.launcher.n_jobs=2, without OMP_NUM_THREADS and with the user's OMP_NUM_THREADS=3:
+    {OMP_NUM_THREADS or None: sweep_dir}."""
+    require("joblib")
+    base = tmp_path_factory.mktemp("threads")
+    jobs = {
+        omp: (base / str(omp), ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer.lr=0.01,0.02",
+                                *fakes.tiny, f"dataset.path={dataset_dirs['idx']}", f"hydra.sweep.dir={base / str(omp)}/sweep"],
+              {"OMP_NUM_THREADS": omp})
+        for omp in (None, "3")
+    }
+    done = run_cli_many(jobs)
+    for omp, proc in done.items():
+        assert proc.returncode == 0, (omp, proc.stderr[-3000:])
+    return {omp: base / str(omp) / "sweep" for omp in jobs}
+
+
+def test_parallel_jobs_share_the_cores_unless_the_user_set_omp_num_threads(thread_sweeps):
+    from minitrain.threads import available_cores
+
+    def threads(sweep_dir):
+        return [json.loads((sweep_dir / job / "summary.json").read_text())["cpu_threads"] for job in ("0", "1")]
+
+    assert threads(thread_sweeps[None]) == [max(1, available_cores() // 2)] * 2
+    assert threads(thread_sweeps["3"]) == [3, 3]
+
+
+@pytest.mark.parametrize("n_jobs, cores, environ, expected", [
+    (None, 8, {}, None),                          # the basic launcher: one job at a time, torch's default
+    (1, 8, {}, None),
+    (2, 8, {}, 4),
+    (4, 2, {}, 1),                                # more jobs than cores: one thread each, never zero
+    (-1, 8, {}, 1),                               # joblib's -1: a job per core
+    (-2, 8, {}, 1),                               # all cores but one: 7 jobs, 8 // 7
+    (-4, 8, {}, 1),                               # 5 jobs
+    (-8, 8, {}, None),                            # 1 job
+    (2, 8, {"OMP_NUM_THREADS": "3"}, None),       # the user's own choice stands
+    (2, 8, {"OMP_NUM_THREADS": ""}, 4),           # an empty variable is no choice
+])
+def test_threads_per_job_is_the_jobs_share_of_the_cores(n_jobs, cores, environ, expected):
+    from minitrain.threads import threads_per_job
+
+    assert threads_per_job(n_jobs, cores, environ) == expected
+
+
 def test_a_submitit_local_sweep_runs_both_jobs_and_reports_them(sweeps, fakes):
     require("submitit_local")
     sweep_dir, _ = check_sweep(sweeps, "submitit_local", fakes)

@@ -111,6 +111,7 @@ class SummaryCallback(Callback):
             "model_class": self.model_class,
             "task": spec.name if spec is not None else None,
             "device": str(next(learn.model.parameters()).device),
+            "cpu_threads": torch.get_num_threads(),  # torch's intra-op threads (a share of the cores in a parallel sweep)
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),
             "epochs_planned": learn.n_epochs,

@@ -1,0 +1,41 @@
+"""How many CPU threads one job's torch may use: every core when it trains alone, an equal share when a launcher
+runs several jobs at once (hydra/launcher=joblib hydra.launcher.n_jobs=K), so parallel jobs do not fight over cores."""
+
+from __future__ import annotations
+
+import os
+
+THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice, which torch reads at start and minitrain leaves alone
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under taskset or a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def parallel_jobs(n_jobs: int | None, cores: int) -> int:
+    """How many jobs run at once for a launcher's `n_jobs`, read as joblib reads it (-1: one per core, -2: all
+    cores but one, ...); None or 0 (a launcher without the setting) means one at a time."""
+    if not n_jobs:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+
+
+def threads_per_job(n_jobs: int | None, cores: int, environ: dict[str, str]) -> int | None:
+    """The intra-op threads each job should use, or None to leave torch's default: when the user set
+    OMP_NUM_THREADS (torch follows it), and when the job trains alone (torch then uses every core)."""
+    jobs = parallel_jobs(n_jobs, cores)
+    if environ.get(THREADS_VARIABLE) or jobs == 1:
+        return None
+    return max(1, cores // jobs)
+
+
+def share_cores(n_jobs: int | None) -> None:
+    """Give this job its share of the cores, for a launcher running `n_jobs` at once (see threads_per_job)."""
+    threads = threads_per_job(n_jobs, available_cores(), dict(os.environ))
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
