@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from minitrain.learner import Callback, Order
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (AVX-512, or ARM's BF16); elsewhere it is emulated."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: nothing to say
+        return True
 
 
 class AutocastCallback(Callback):
@@ -18,6 +30,12 @@ class AutocastCallback(Callback):
     def __init__(self, dtype: torch.dtype = torch.bfloat16) -> None:
         self.dtype = dtype
         self.context = None
+
+    def before_fit(self, learn) -> None:
+        on_cpu = next(learn.model.parameters()).device.type == "cpu"
+        if on_cpu and self.dtype == torch.bfloat16 and not cpu_has_fast_bf16():
+            log.warning("trainer.precision=bf16 on a CPU without native bfloat16 (AVX-512 or ARM BF16): PyTorch "
+                        "emulates it, which is usually slower than fp32. Set trainer.precision=fp32 for speed.")
 
     def before_predict(self, learn) -> None:
         device_type = next(learn.model.parameters()).device.type
@@ -47,6 +65,7 @@ class MixedPrecisionCallback(AutocastCallback):
         self.scaler: torch.amp.GradScaler | None = None
 
     def before_fit(self, learn) -> None:
+        super().before_fit(learn)
         self.scaler = torch.amp.GradScaler(next(learn.model.parameters()).device.type)
 
     def backward(self, learn) -> None:

@@ -97,3 +97,18 @@ def test_on_a_gpu_mixed_precision_trains_on_the_device(make, dtype):
     learn, watch = fit(DeviceCallback("cuda"), make())
     assert watch.dtypes == {dtype} and next(learn.model.parameters()).is_cuda
     assert sum(watch.losses[-4:]) / 4 < 0.8 * watch.losses[0]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_bf16_on_a_cpu_without_native_bfloat16_says_fp32_is_faster(fast, monkeypatch, caplog):
+    from minitrain.callbacks import precision
+
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: fast)
+    fit(AutocastCallback(torch.bfloat16), epochs=1)
+    warned = [r.getMessage() for r in caplog.records if "trainer.precision=fp32" in r.getMessage()]
+    assert len(warned) == (0 if fast else 1)
+
+
+def test_torch_still_has_the_private_check_that_cpu_has_fast_bf16_asks():
+    # cpu_has_fast_bf16 falls back to "yes" when the op is missing: this fails instead when a torch upgrade drops it
+    assert torch.ops.mkldnn._is_mkldnn_bf16_supported() in (True, False)
