@@ -16,6 +16,8 @@ from minitrain.models import CNN, Autoencoder, ResNet
 from minitrain.train import check_config
 
 PRESETS = {
+    "fashion_fast": CNN,
+    "fashion_cnn_wide": CNN,
     "fashion_cnn_onecycle": CNN,
     "fashion_cnn_bn": CNN,
     "fashion_resnet": ResNet,
@@ -24,7 +26,7 @@ PRESETS = {
     "autoencoder_wide": Autoencoder,
     "cifar10_resnet": ResNet,
 }
-MOST_EPOCHS = {"fashion_resnet": 10, "fashion_resnet_long": 25, "cifar10_resnet": 20}
+MOST_EPOCHS = {"fashion_cnn_wide": 20, "fashion_resnet": 10, "fashion_resnet_long": 25, "cifar10_resnet": 20}
 
 
 def recipe_callbacks(cfg) -> list:
@@ -67,6 +69,16 @@ def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in CNN([4, 8, 16, 16]).parameters())
 
 
+def test_the_cpu_ladders_middle_rung_is_fashion_fast_wider_longer_and_augmented(compose_config):
+    fast, wide = compose_config("experiment=fashion_fast"), compose_config("experiment=fashion_cnn_wide")
+    assert (fast.trainer.precision, fast.trainer.channels_last, str(fast.loader.on_device).lower(), fast.loader.batch_size) == \
+        ("bf16", True, "true", 512)
+    assert wide.trainer.epochs > fast.trainer.epochs and list(wide.model.channels) == [2 * c for c in fast.model.channels]
+    assert (wide.augment.flip, wide.trainer.tta_flip) == (True, True) and not fast.augment._target_
+    assert all(wide[key] == fast[key] for key in ("optimizer", "scheduler", "loader"))
+    assert wide.trainer.precision == fast.trainer.precision and wide.trainer.channels_last
+
+
 def test_the_autoencoder_presets_keep_a_4x4_latent_and_sharp_keeps_the_lessons_depth_of_8(compose_config):
     assert compose_config("experiment=autoencoder_sharp").model.channels[-1] == 8
     assert compose_config("experiment=autoencoder_wide").model.channels[-1] > 8
@@ -91,6 +103,7 @@ def preset_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
     idx = f"dataset.path={dataset_dirs['idx']}"
     small = {"resnet": ["experiment=fashion_resnet", "model.channels=[4,8]", "trainer.tta_flip=true",
                         "trainer.grad_clip=1.0", idx],
+             "fast": ["experiment=fashion_fast", "model.channels=[4,8,8,8]", idx],  # bf16, channels-last, in memory
              "autoencoder": ["experiment=autoencoder_sharp", "model.channels=[4,8,8]", "augment=flip_crop", idx],
              "cifar10": ["experiment=cifar10_resnet", "model.channels=[4,8]", "model.depth=1", "loader.batch_size=32",
                          f"dataset.path={cifar}"]}
@@ -100,7 +113,7 @@ def preset_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
     return {name: (base / name / "run", proc) for name, proc in done.items()}
 
 
-@pytest.mark.parametrize("name, metric", [("resnet", "valid_accuracy"), ("autoencoder", "valid_psnr"),
+@pytest.mark.parametrize("name, metric", [("resnet", "valid_accuracy"), ("fast", "valid_accuracy"), ("autoencoder", "valid_psnr"),
                                           ("cifar10", "valid_accuracy")])
 def test_a_preset_trains_end_to_end_on_tiny_data(name, metric, preset_runs):
     run_dir, proc = preset_runs[name]
