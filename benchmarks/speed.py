@@ -15,7 +15,6 @@ Images/s counts training images over the training passes only (validation runs a
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
@@ -26,7 +25,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -56,27 +54,11 @@ def load_fashion_mnist(train_images: int, valid_images: int, cache_dir: str):
 
 
 def lesson_dataset(split, classes):
-    """The lesson's data: a `datasets.Dataset` whose Image feature holds PNG bytes, as the hub stores it,
+    """The lesson's data: a `datasets` Dataset whose Image feature holds PNG bytes, as the hub stores it,
     decoded one item at a time by `with_transform`."""
-    import datasets
-    from PIL import Image
+    from lesson_pipeline import hub_style_dataset, to_tensors  # benchmarks/, this script's folder
 
-    def png(image: np.ndarray) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="PNG")
-        return buf.getvalue()
-
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(classes))})
-    ds = datasets.Dataset.from_dict(
-        {"image": [{"bytes": png(im), "path": None} for im in split.images[:, 0].numpy()], "label": split.labels.tolist()},
-        features=features,
-    )
-
-    def to_tensors(batch):  # the lesson's transformi: PIL -> float tensor, per item
-        batch["image"] = [torch.from_numpy(np.asarray(im, dtype=np.float32)).div(255).unsqueeze(0) for im in batch["image"]]
-        return batch
-
-    return ds.with_transform(to_tensors)
+    return hub_style_dataset(split.images[:, 0].numpy(), split.labels.tolist(), classes).with_transform(to_tensors)
 
 
 def lesson_loader(ds, batch_size: int, workers: int, shuffle: bool, device: torch.device):

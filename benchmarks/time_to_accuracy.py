@@ -1,0 +1,145 @@
+"""Time to accuracy: whole-process wall time of the lesson's pipeline, Lightning and minitrain presets, side by side.
+
+Each row is one process, started and timed from here, one after the other (nothing else may run meanwhile):
+Python's start, imports, data preparation, training, validation and writing the run's files all count. The seconds
+to 90% and to 92% are from the process's start to the end of the first epoch whose validation (the full 10,000 test
+images) reached that accuracy (93% and 94% too, for the accuracy ladder).
+
+    python benchmarks/time_to_accuracy.py                               # the lesson's pipeline and fashion_fast
+    python benchmarks/time_to_accuracy.py --rows lesson lightning default fashion_fast fashion_cnn_bn
+    python benchmarks/time_to_accuracy.py --rows fashion_fast --repeats 3 --out fast.json
+
+Rows: `lesson` (benchmarks/lesson_pipeline.py), `lightning` (the same with a Lightning Trainer; needs the bench
+extra), `default` (`minitrain` with no overrides) and any name from configs/experiment/ (`minitrain experiment=NAME`).
+Before the first row, untimed: the lesson's data is written once as the hub's Arrow files (a warm hub cache), and
+minitrain's decoded-data cache is filled (a second run of minitrain) so that both start from a warm cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EPOCH_LINE = re.compile(r"^\[(?P<stamp>[\d\- :,]+)\]\[minitrain[.\w]*\]\[INFO\] - epoch (?P<epoch>\d+)/\d+ .*"
+                        r"valid_accuracy (?P<accuracy>[\d.]+)")
+
+
+def minitrain_command() -> list[str]:
+    script = shutil.which("minitrain")
+    return [script] if script else [sys.executable, "-m", "minitrain"]
+
+
+def prepare_lesson_data(folder: Path) -> Path:
+    """Fashion-MNIST as the hub serves it (PNG bytes in Arrow files), saved once like a warm hub cache."""
+    import datasets
+    from hydra import compose, initialize_config_dir
+
+    from lesson_pipeline import hub_style_dataset
+    from minitrain.cli import config_dir
+    from minitrain.data import load_image_data
+
+    target = folder / "fashion_mnist_arrow"
+    if not target.exists():
+        with initialize_config_dir(config_dir=config_dir(), version_base=None):
+            data = load_image_data(compose("config").dataset)  # also fills minitrain's cache
+        datasets.DatasetDict({
+            name: hub_style_dataset(split.images[:, 0].numpy(), split.labels.tolist(), data.classes)
+            for name, split in (("train", data.train), ("test", data.valid))
+        }).save_to_disk(str(target))
+    return target
+
+
+def epochs_from_log(log: Path) -> list[tuple[int, float, float]]:
+    """(epoch, valid_accuracy, time.time() when it was logged) for each epoch line of a minitrain.log."""
+    rows = []
+    for line in log.read_text().splitlines():
+        if m := EPOCH_LINE.match(line):
+            stamp = datetime.strptime(m["stamp"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            rows.append((int(m["epoch"]), float(m["accuracy"]), stamp))
+    return rows
+
+
+def epochs_from_stdout(stdout: str) -> list[tuple[int, float, float]]:
+    rows = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [(r["epoch"], r["valid_accuracy"], r["time"]) for r in rows]
+
+
+def run_row(name: str, lesson_data: Path, work: Path) -> dict:
+    """Start the row's process, wait for it, and return its wall time and its epochs (accuracy, seconds since start)."""
+    run_dir = work / f"{name}-{time.time_ns()}"
+    if name in ("lesson", "lightning"):
+        command = [sys.executable, str(HERE / "lesson_pipeline.py"), "--data", str(lesson_data),
+                   *(["--trainer", "lightning"] if name == "lightning" else [])]
+    else:
+        command = [*minitrain_command(), *([] if name == "default" else [f"experiment={name}"]),
+                   f"hydra.run.dir={run_dir}"]
+    start = time.time()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    wall = time.time() - start
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    epochs = epochs_from_stdout(done.stdout) if name in ("lesson", "lightning") else epochs_from_log(run_dir / "minitrain.log")
+    return {"row": name, "command": command, "wall_seconds": wall,
+            "epochs": [{"epoch": e, "valid_accuracy": a, "seconds": t - start} for e, a, t in epochs]}
+
+
+def seconds_to(target: float, epochs: list[dict]) -> float | None:
+    return next((e["seconds"] for e in epochs if e["valid_accuracy"] >= target), None)
+
+
+def cell(seconds: float | None) -> str:
+    return f"{seconds:.1f}" if seconds is not None else "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", nargs="+", default=["lesson", "fashion_fast"])
+    parser.add_argument("--targets", nargs="+", type=float, default=[0.90, 0.92, 0.93, 0.94],
+                        help="validation accuracies for the seconds-to columns")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each row, interleaved; the table shows the median wall time")
+    parser.add_argument("--work", default=None, help="where the lesson's data and the run directories go (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="write every run as JSON here")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    work = Path(args.work or tempfile.mkdtemp(prefix="time_to_accuracy-"))
+    work.mkdir(parents=True, exist_ok=True)
+    lesson_data = prepare_lesson_data(work)
+
+    runs: dict[str, list[dict]] = {name: [] for name in args.rows}
+    for repeat in range(args.repeats):
+        for name in args.rows:
+            result = run_row(name, lesson_data, work)
+            runs[name].append(result)
+            accuracies = ", ".join(f"{e['valid_accuracy']:.4f}@{e['seconds']:.1f}s" for e in result["epochs"])
+            print(f"[{repeat + 1}/{args.repeats}] {name}: {result['wall_seconds']:.1f} s wall; {accuracies}", flush=True)
+
+    import torch
+
+    print(f"\n{os.cpu_count()} CPU cores; torch {torch.__version__}; whole-process wall time, median of {args.repeats}\n")
+    print(f"| run | wall seconds | valid accuracy (last epoch) | "
+          f"{' | '.join(f'seconds to {t:.0%}' for t in args.targets)} | epochs |")
+    print("|---|---:|---:|" + "---:|" * len(args.targets) + "---:|")
+    for name, results in runs.items():
+        middle = sorted(results, key=lambda r: r["wall_seconds"])[(len(results) - 1) // 2]
+        walls = ", ".join(f"{r['wall_seconds']:.1f}" for r in results)
+        last = middle["epochs"][-1] if middle["epochs"] else {"valid_accuracy": float("nan")}
+        print(f"| {name} | {statistics.median(r['wall_seconds'] for r in results):.1f} ({walls}) | "
+              f"{last['valid_accuracy']:.4f} | "
+              f"{' | '.join(cell(seconds_to(t, middle['epochs'])) for t in args.targets)} | {len(middle['epochs'])} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "torch": torch.__version__, "runs": runs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
