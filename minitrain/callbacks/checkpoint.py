@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from minitrain.distributed import unwrap
-from minitrain.resume import resume_command
+from minitrain.resume import resume_command, state_dict_mismatch
 from minitrain.errors import CheckpointWriteError, ResumeError, WriteError
 from minitrain.learner import Callback, Order
 from minitrain.reports.files import write_atomic
@@ -98,8 +98,12 @@ class CheckpointCallback(Callback):
             self.restore(learn, load_checkpoint(self.resume_from))
 
     def restore(self, learn, state: dict) -> None:
+        model = unwrap(learn.model)
+        if mismatch := state_dict_mismatch(model.state_dict(), state.get("model", {})):
+            raise ResumeError(f"The checkpoint {self.resume_from} does not fit this run's model ({mismatch}). "
+                              "Resume with the overrides the run was started with.")
         try:
-            unwrap(learn.model).load_state_dict(state["model"])
+            model.load_state_dict(state["model"])
             learn.opt.load_state_dict(state["optimizer"])
             for key, cb in stateful_callbacks(learn).items():
                 if key in state.get("callbacks", {}):
