@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice, which torch reads at start and minitrain leaves alone
+THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice of threads per job, which minitrain keeps
 
 
 def available_cores() -> int:
@@ -24,12 +24,16 @@ def parallel_jobs(n_jobs: int | None, cores: int) -> int:
 
 
 def threads_per_job(n_jobs: int | None, cores: int, environ: dict[str, str]) -> int | None:
-    """The intra-op threads each job should use, or None to leave torch's default: when the user set
-    OMP_NUM_THREADS (torch follows it), and when the job trains alone (torch then uses every core)."""
-    jobs = parallel_jobs(n_jobs, cores)
-    if environ.get(THREADS_VARIABLE) or jobs == 1:
+    """The intra-op threads each job should use, or None to leave torch's default (every core) when the job
+    trains alone. Several jobs at once get the user's OMP_NUM_THREADS where it is set, else an equal share of the
+    cores. The user's number is set explicitly because joblib's workers also get MKL_NUM_THREADS = cores // n_jobs,
+    which torch obeys over OMP_NUM_THREADS."""
+    if parallel_jobs(n_jobs, cores) == 1:
         return None
-    return max(1, cores // jobs)
+    chosen = environ.get(THREADS_VARIABLE, "").strip()
+    if chosen.isdigit() and int(chosen) > 0:
+        return int(chosen)
+    return max(1, cores // parallel_jobs(n_jobs, cores))
 
 
 def share_cores(n_jobs: int | None) -> None:

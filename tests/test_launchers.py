@@ -103,8 +103,11 @@ def test_parallel_jobs_share_the_cores_unless_the_user_set_omp_num_threads(threa
     (-2, 8, {}, 1),                               # all cores but one: 7 jobs, 8 // 7
     (-4, 8, {}, 1),                               # 5 jobs
     (-8, 8, {}, None),                            # 1 job
-    (2, 8, {"OMP_NUM_THREADS": "3"}, None),       # the user's own choice stands
+    (2, 8, {"OMP_NUM_THREADS": "3"}, 3),          # the user's own choice stands (set, so joblib's MKL=4 cannot win)
+    (None, 8, {"OMP_NUM_THREADS": "3"}, None),    # alone: torch reads it itself
     (2, 8, {"OMP_NUM_THREADS": ""}, 4),           # an empty variable is no choice
+    (2, 8, {"OMP_NUM_THREADS": "many"}, 4),       # nor is one that is not a number (torch ignores it too)
+    (2, 8, {"OMP_NUM_THREADS": "0"}, 4),
 ])
 def test_threads_per_job_is_the_jobs_share_of_the_cores(n_jobs, cores, environ, expected):
     from minitrain.threads import threads_per_job
