@@ -33,7 +33,8 @@ def run_job(cfg: DictConfig) -> dict:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    share_cores(hydra_cfg.launcher.get("n_jobs"))  # hydra/launcher=joblib runs n_jobs of these at once
+    if in_sweep:  # hydra/launcher=joblib runs n_jobs of a sweep's jobs at once; a single run has every core
+        share_cores(hydra_cfg.launcher.get("n_jobs"))
     try:
         with graceful_interrupts():
             train(cfg, run_dir)

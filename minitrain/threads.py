@@ -1,11 +1,16 @@
 """How many CPU threads one job's torch may use: every core when it trains alone, an equal share when a launcher
-runs several jobs at once (hydra/launcher=joblib hydra.launcher.n_jobs=K), so parallel jobs do not fight over cores."""
+runs several of a sweep's jobs at once (hydra/launcher=joblib hydra.launcher.n_jobs=K), so that parallel jobs do
+not fight over the cores.
+
+joblib's workers already get OMP_NUM_THREADS and MKL_NUM_THREADS set to cores // K (or to the parent's own values),
+but torch obeys MKL_NUM_THREADS over OMP_NUM_THREADS: a user's OMP_NUM_THREADS=3 alone would give each job
+joblib's MKL_NUM_THREADS instead. So each job sets torch's threads itself, from OMP_NUM_THREADS where it is set."""
 
 from __future__ import annotations
 
 import os
 
-THREADS_VARIABLE = "OMP_NUM_THREADS"  # the user's own choice of threads per job, which minitrain keeps
+THREADS_VARIABLE = "OMP_NUM_THREADS"  # threads per job: the user's choice, or joblib's share in its workers
 
 
 def available_cores() -> int:
@@ -24,20 +29,20 @@ def parallel_jobs(n_jobs: int | None, cores: int) -> int:
 
 
 def threads_per_job(n_jobs: int | None, cores: int, environ: dict[str, str]) -> int | None:
-    """The intra-op threads each job should use, or None to leave torch's default (every core) when the job
-    trains alone. Several jobs at once get the user's OMP_NUM_THREADS where it is set, else an equal share of the
-    cores. The user's number is set explicitly because joblib's workers also get MKL_NUM_THREADS = cores // n_jobs,
-    which torch obeys over OMP_NUM_THREADS."""
-    if parallel_jobs(n_jobs, cores) == 1:
+    """The intra-op threads each of `n_jobs` parallel jobs should use: OMP_NUM_THREADS where it holds a number,
+    else an equal share of the cores (at least one). None, to leave torch's default, when the jobs run one at a
+    time."""
+    jobs = parallel_jobs(n_jobs, cores)
+    if jobs == 1:
         return None
     chosen = environ.get(THREADS_VARIABLE, "").strip()
     if chosen.isdigit() and int(chosen) > 0:
         return int(chosen)
-    return max(1, cores // parallel_jobs(n_jobs, cores))
+    return max(1, cores // jobs)
 
 
 def share_cores(n_jobs: int | None) -> None:
-    """Give this job its share of the cores, for a launcher running `n_jobs` at once (see threads_per_job)."""
+    """Give this sweep job its share of the cores, for a launcher running `n_jobs` at once (see threads_per_job)."""
     threads = threads_per_job(n_jobs, available_cores(), dict(os.environ))
     if threads is not None:
         import torch

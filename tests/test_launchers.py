@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
+
+from conftest import cli_env
 
 PLUGINS = {"joblib": "hydra_plugins.hydra_joblib_launcher", "submitit_local": "hydra_plugins.hydra_submitit_launcher"}
 EXTRA = "{} is not installed (pip install 'minitrain[scale]'); CI installs it"
@@ -67,31 +71,54 @@ def test_a_joblib_sweep_runs_both_jobs_and_reports_them(sweeps, fakes):
 
 
 @pytest.fixture(scope="module")
-def thread_sweeps(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
-    """A 2-job sweep with hydra.launcher.n_jobs=2, without OMP_NUM_THREADS and with the user's OMP_NUM_THREADS=3:
-    {OMP_NUM_THREADS or None: sweep_dir}."""
-    require("joblib")
-    base = tmp_path_factory.mktemp("threads")
-    jobs = {
-        omp: (base / str(omp), ["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "optimizer.lr=0.01,0.02",
-                                *fakes.tiny, f"dataset.path={dataset_dirs['idx']}", f"hydra.sweep.dir={base / str(omp)}/sweep"],
-              {"OMP_NUM_THREADS": omp})
-        for omp in (None, "3")
-    }
-    done = run_cli_many(jobs)
-    for omp, proc in done.items():
-        assert proc.returncode == 0, (omp, proc.stderr[-3000:])
-    return {omp: base / str(omp) / "sweep" for omp in jobs}
+def thread_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
+    """Runs under hydra/launcher=joblib, side by side: {name: (folder with the jobs' summary.json, env)}.
 
-
-def test_parallel_jobs_share_the_cores_unless_the_user_set_omp_num_threads(thread_sweeps):
+    - "shared": a 2-job sweep (n_jobs=2) with MKL_NUM_THREADS at every core and no OMP_NUM_THREADS: joblib's
+      workers get OMP_NUM_THREADS = cores // 2 but keep the parent's MKL_NUM_THREADS, which torch would obey;
+    - "user": the same sweep with the user's OMP_NUM_THREADS=3 (joblib's workers get MKL_NUM_THREADS = cores // 2);
+    - "single": one run (no -m) whose config names the joblib launcher: it is no sweep, so it keeps every core.
+    """
     from minitrain.threads import available_cores
 
-    def threads(sweep_dir):
-        return [json.loads((sweep_dir / job / "summary.json").read_text())["cpu_threads"] for job in ("0", "1")]
+    require("joblib")
+    base = tmp_path_factory.mktemp("threads")
+    common = [*fakes.tiny, f"dataset.path={dataset_dirs['idx']}", "hydra/launcher=joblib"]
+    sweep = ["-m", "hydra.launcher.n_jobs=2", "optimizer.lr=0.01,0.02", *common]
+    envs = {
+        "shared": {"OMP_NUM_THREADS": None, "MKL_NUM_THREADS": str(available_cores())},
+        "user": {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": None},
+        "single": {"OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None},
+    }
+    args = {
+        "shared": [*sweep, f"hydra.sweep.dir={base / 'shared'}"],
+        "user": [*sweep, f"hydra.sweep.dir={base / 'user'}"],
+        "single": [*common, f"hydra.run.dir={base / 'single'}"],
+    }
+    done = run_cli_many({name: (base / f"{name}-cwd", args[name], envs[name]) for name in envs})
+    for name, proc in done.items():
+        assert proc.returncode == 0, (name, proc.stderr[-3000:])
+    return {name: (base / name, envs[name]) for name in envs}
 
-    assert threads(thread_sweeps[None]) == [max(1, available_cores() // 2)] * 2
-    assert threads(thread_sweeps["3"]) == [3, 3]
+
+def cpu_threads(folder, jobs=("0", "1")) -> list[int]:
+    """The torch threads each job recorded in its summary.json."""
+    return [json.loads((folder / job / "summary.json").read_text())["cpu_threads"] for job in jobs]
+
+
+def test_parallel_jobs_share_the_cores_unless_the_user_set_omp_num_threads(thread_runs):
+    import joblib
+
+    # joblib counts the cores as loky does (CPU quotas too); each worker's share is that count // n_jobs.
+    assert cpu_threads(thread_runs["shared"][0]) == [max(1, joblib.cpu_count() // 2)] * 2
+    assert cpu_threads(thread_runs["user"][0]) == [3, 3]
+
+
+def test_a_single_run_keeps_every_core_whatever_launcher_its_config_names(thread_runs, tmp_path):
+    folder, env = thread_runs["single"]
+    torch_default = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                                   env=cli_env(tmp_path, **env), capture_output=True, text=True, check=True)
+    assert cpu_threads(folder, jobs=(".",)) == [int(torch_default.stdout)]
 
 
 @pytest.mark.parametrize("n_jobs, cores, environ, expected", [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +16,7 @@ import torch
 
 from minitrain import interrupts
 from minitrain.errors import DataError
+from minitrain.threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,6 @@ def _decode(start: int, items: Sequence, what: str, channels: int, size: int) ->
     return out
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _run(task: Callable, items: Sequence, description: str) -> list:
     """task(start, chunk) for each chunk of `items`, in order: in worker processes when there are many,
     with a progress bar in a terminal."""
@@ -87,7 +82,7 @@ def _run(task: Callable, items: Sequence, description: str) -> list:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     chunks = [(start, items[start : start + CHUNK]) for start in range(0, len(items), CHUNK)]
-    workers = min(cores(), len(chunks)) if len(items) >= PARALLEL_FROM else 1
+    workers = min(available_cores(), len(chunks)) if len(items) >= PARALLEL_FROM else 1
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     results: list = [None] * len(chunks)
@@ -124,7 +119,7 @@ def decode_images(items: Sequence, shape: Shape, what: str) -> torch.Tensor:
         channels = channels or (3 if any(colour for _, _, colour in probes) else 1)
         size = size or _common_size(probes, what)
     if len(items) >= PARALLEL_FROM:
-        log.info("Decoding %d images of %s on %d cores", len(items), what, min(cores(), -(-len(items) // CHUNK)))
+        log.info("Decoding %d images of %s on %d cores", len(items), what, min(available_cores(), -(-len(items) // CHUNK)))
     parts = _run(partial(_decode, what=what, channels=channels, size=size), items, f"Decoding {what}")
     return torch.from_numpy(np.concatenate(parts) if parts else np.zeros((0, channels, size, size), np.uint8))
 

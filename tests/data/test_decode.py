@@ -53,7 +53,7 @@ def test_decoding_in_worker_processes_gives_the_same_tensor_as_in_this_one(tmp_p
     here = decode_images(files, Shape(), "pics")
     monkeypatch.setattr(decode, "PARALLEL_FROM", 1)
     monkeypatch.setattr(decode, "CHUNK", 5)  # several chunks, finishing in any order
-    monkeypatch.setattr(decode, "cores", lambda: 2)
+    monkeypatch.setattr(decode, "available_cores", lambda: 2)
     assert decode_images(files, Shape(), "pics").equal(here)
 
 
