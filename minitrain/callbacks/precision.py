@@ -11,12 +11,17 @@ from minitrain.learner import Callback, Order
 log = logging.getLogger(__name__)
 
 
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 natively on this CPU (AVX-512, or ARM's BF16); elsewhere it is emulated."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # a build without oneDNN: nothing to say
-        return True
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: a CPU with AVX-512 or ARM's BF16 (through oneDNN), an NVIDIA
+    GPU from Ampere on. Elsewhere PyTorch emulates it, usually more slowly than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without oneDNN: nothing to say
+            return True
+    return True  # MPS and others: no check to ask
 
 
 class AutocastCallback(Callback):
@@ -32,10 +37,11 @@ class AutocastCallback(Callback):
         self.context = None
 
     def before_fit(self, learn) -> None:
-        on_cpu = next(learn.model.parameters()).device.type == "cpu"
-        if on_cpu and self.dtype == torch.bfloat16 and not cpu_has_fast_bf16():
-            log.warning("trainer.precision=bf16 on a CPU without native bfloat16 (AVX-512 or ARM BF16): PyTorch "
-                        "emulates it, which is usually slower than fp32. Set trainer.precision=fp32 for speed.")
+        device = next(learn.model.parameters()).device
+        if self.dtype == torch.bfloat16 and not has_native_bf16(device):
+            faster = "fp32" if device.type == "cpu" else "fp16 (or fp32)"
+            log.warning("trainer.precision=bf16 on a %s without native bfloat16: PyTorch emulates it, which is "
+                        "usually slower. Set trainer.precision=%s for speed.", device.type.upper(), faster)
 
     def before_predict(self, learn) -> None:
         device_type = next(learn.model.parameters()).device.type

@@ -103,12 +103,22 @@ def test_on_a_gpu_mixed_precision_trains_on_the_device(make, dtype):
 def test_bf16_on_a_cpu_without_native_bfloat16_says_fp32_is_faster(fast, monkeypatch, caplog):
     from minitrain.callbacks import precision
 
-    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: fast)
+    monkeypatch.setattr(precision, "has_native_bf16", lambda device: fast)
     fit(AutocastCallback(torch.bfloat16), epochs=1)
     warned = [r.getMessage() for r in caplog.records if "trainer.precision=fp32" in r.getMessage()]
     assert len(warned) == (0 if fast else 1)
 
 
-def test_torch_still_has_the_private_check_that_cpu_has_fast_bf16_asks():
-    # cpu_has_fast_bf16 falls back to "yes" when the op is missing: this fails instead when a torch upgrade drops it
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
+def test_torch_still_has_the_private_check_that_has_native_bf16_asks():
+    # has_native_bf16 falls back to "yes" when the op is missing: this fails instead when a torch upgrade drops it
     assert torch.ops.mkldnn._is_mkldnn_bf16_supported() in (True, False)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_gpu_that_only_emulates_bfloat16_is_told_apart_from_one_that_has_it(native, monkeypatch):
+    from minitrain.callbacks import precision
+
+    # torch.cuda.is_bf16_supported() says yes to emulation too (a T4); only including_emulation=False tells them apart
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native or including_emulation)
+    assert precision.has_native_bf16(torch.device("cuda")) is native
