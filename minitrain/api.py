@@ -18,6 +18,7 @@ from minitrain.data.pixels import Stats
 from minitrain.data.sources import Split
 from minitrain.device import resolve_device
 from minitrain.errors import ConfigError
+from minitrain.resume import state_dict_mismatch
 from minitrain.runs import RunError, checkpoint_file, find_run, read_checkpoint
 
 
@@ -34,10 +35,9 @@ class Run:
         self.epoch: int = int(state["epoch"])  # epochs trained when the checkpoint was written
         self.history: list[dict] = list(state.get("history", []))
         self.model = build_model(self.config.model)
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise RunError(f"The checkpoint {source} does not fit the model its config describes ({e}).") from None
+        if mismatch := state_dict_mismatch(self.model.state_dict(), state["model"]):
+            raise RunError(f"The checkpoint {source} does not fit the model its config describes ({mismatch}).")
+        self.model.load_state_dict(state["model"])
         trainer = self.config.trainer
         self.channels_last = bool(trainer.get("channels_last", False))
         self.tta_flip = bool(trainer.get("tta_flip", False))

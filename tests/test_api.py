@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from minitrain import load_run
-from minitrain.runs import RunError
+from minitrain.runs import RunError, checkpoint_file
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +65,13 @@ def test_float_arrays_are_refused_with_the_conversion_to_make(run):
 def test_importing_minitrain_does_not_import_torch():
     code = "import sys, minitrain; assert 'torch' not in sys.modules; minitrain.load_run; assert 'torch' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused_on_one_line_naming_them(trained_runs, tmp_path):
+    state = torch.load(checkpoint_file(trained_runs["classifier"], "last"), weights_only=True)
+    state["describe"]["config"]["model"]["hidden"] = 7  # the config now describes a narrower MLP than was trained
+    torch.save(state, tmp_path / "edited.pt")
+    with pytest.raises(RunError, match=r"edited.pt does not fit the model its config describes \(.* is 50x\d+ in "
+                                       r"the checkpoint, 7x\d+ here") as caught:
+        load_run(trained_runs["classifier"], checkpoint=str(tmp_path / "edited.pt"), device="cpu")
+    assert "\n" not in str(caught.value)

@@ -100,7 +100,8 @@ class CheckpointCallback(Callback):
     def restore(self, learn, state: dict) -> None:
         model = unwrap(learn.model)
         if mismatch := state_dict_mismatch(model.state_dict(), state.get("model", {})):
-            raise ResumeError(f"The checkpoint {self.resume_from} does not fit this run's model ({mismatch}). "
+            source = f" {self.resume_from}" if self.resume_from else ""
+            raise ResumeError(f"The checkpoint{source} does not fit this run's model ({mismatch}). "
                               "Resume with the overrides the run was started with.")
         try:
             model.load_state_dict(state["model"])
