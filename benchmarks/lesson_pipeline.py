@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 
 def lesson_cnn() -> nn.Sequential:
@@ -57,9 +58,9 @@ def to_tensors(batch: dict) -> dict:
     return batch
 
 
-def lesson_loaders(data_dir: str, batch_size: int, workers: int):
+def lesson_loaders(data_dir: str, batch_size: int, workers: int) -> tuple[DataLoader, DataLoader]:
     import datasets
-    from torch.utils.data import DataLoader, default_collate
+    from torch.utils.data import default_collate
 
     splits = datasets.load_from_disk(data_dir)
 
@@ -74,7 +75,7 @@ def lesson_loaders(data_dir: str, batch_size: int, workers: int):
     return loader("train", batch_size, True), loader("test", 2 * batch_size, False)
 
 
-def accuracy(model: nn.Module, loader) -> float:
+def accuracy(model: nn.Module, loader: DataLoader) -> float:
     model.eval()
     correct = total = 0
     with torch.no_grad():
@@ -89,7 +90,7 @@ def report(epoch: int, valid_accuracy: float) -> None:
     print(json.dumps({"epoch": epoch, "valid_accuracy": valid_accuracy, "time": time.time()}), flush=True)
 
 
-def train_plain(model, train, valid, epochs: int, lr: float) -> None:
+def train_plain(model: nn.Module, train: DataLoader, valid: DataLoader, epochs: int, lr: float) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     for epoch in range(1, epochs + 1):
         for x, y in train:
@@ -100,7 +101,7 @@ def train_plain(model, train, valid, epochs: int, lr: float) -> None:
         report(epoch, accuracy(model, valid))
 
 
-def train_lightning(model, train, valid, epochs: int, lr: float) -> None:
+def train_lightning(model: nn.Module, train: DataLoader, valid: DataLoader, epochs: int, lr: float) -> None:
     import lightning as L
 
     class Lit(L.LightningModule):

@@ -3,7 +3,8 @@ with minitrain sharing the cores among its jobs, and by the joblib launcher with
 cores (what happens when torch processes fight over them).
 
 Each variant is one `minitrain -m` process, started and timed from here (whole-process wall time), one after the
-other; nothing else may run meanwhile. Needs the scale extra (pip install -e ".[scale]").
+other; nothing else may run meanwhile. Needs the scale extra (pip install -e ".[scale]"). Note that joblib's workers
+get OMP_NUM_THREADS = cores // n_jobs unless it is set already: the third variant sets it to every core.
 
     python benchmarks/parallel_sweep.py
     python benchmarks/parallel_sweep.py --sweep experiment=fashion_fast optimizer.lr=0.005,0.01,0.02,0.04 --n-jobs 2
@@ -21,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from minitrain.threads import available_cores
 from time_to_accuracy import minitrain_command  # benchmarks/, this script's folder
 
 
@@ -49,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="parallel_sweep-"))
     user = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     joblib = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"]
     variants = [
         ("one job after another (the basic launcher)", [], user),

@@ -9,10 +9,11 @@ images) reached that accuracy (93% and 94% too, for the accuracy ladder).
     python benchmarks/time_to_accuracy.py --rows lesson lightning default fashion_fast fashion_cnn_bn
     python benchmarks/time_to_accuracy.py --rows fashion_fast --repeats 3 --out fast.json
 
-Rows: `lesson` (benchmarks/lesson_pipeline.py), `lightning` (the same with a Lightning Trainer; needs the bench
-extra), `default` (`minitrain` with no overrides) and any name from configs/experiment/ (`minitrain experiment=NAME`).
+Rows: `lesson` (benchmarks/lesson_pipeline.py), `lightning` (the same with a Lightning Trainer), `default`
+(`minitrain` with no overrides) and any name from configs/experiment/ (`minitrain experiment=NAME`), each run as
+`python -m minitrain` by this Python. Needs minitrain installed with the bench extra (pip install -e ".[bench]").
 Before the first row, untimed: the lesson's data is written once as the hub's Arrow files (a warm hub cache), and
-minitrain's decoded-data cache is filled (a second run of minitrain) so that both start from a warm cache.
+loading it fills minitrain's decoded-data cache, so that every row starts from a warm cache.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,8 +35,12 @@ EPOCH_LINE = re.compile(r"^\[(?P<stamp>[\d\- :,]+)\]\[minitrain[.\w]*\]\[INFO\] 
 
 
 def minitrain_command() -> list[str]:
-    script = shutil.which("minitrain")
-    return [script] if script else [sys.executable, "-m", "minitrain"]
+    """The minitrain this Python imports (not whichever `minitrain` script comes first on PATH)."""
+    return [sys.executable, "-m", "minitrain"]
+
+
+class RowFailed(Exception):
+    """A row's process exited non-zero; the message holds its command and the end of its stderr."""
 
 
 def prepare_lesson_data(folder: Path) -> Path:
@@ -88,7 +91,7 @@ def run_row(name: str, lesson_data: Path, work: Path) -> dict:
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
     wall = time.time() - start
     if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        raise RowFailed(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     epochs = epochs_from_stdout(done.stdout) if name in ("lesson", "lightning") else epochs_from_log(run_dir / "minitrain.log")
     return {"row": name, "command": command, "wall_seconds": wall,
             "epochs": [{"epoch": e, "valid_accuracy": a, "seconds": t - start} for e, a, t in epochs]}
@@ -111,22 +114,28 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="where the lesson's data and the run directories go (default: a temporary folder)")
     parser.add_argument("--out", default=None, help="write every run as JSON here")
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
     work = Path(args.work or tempfile.mkdtemp(prefix="time_to_accuracy-"))
     work.mkdir(parents=True, exist_ok=True)
     lesson_data = prepare_lesson_data(work)
 
     runs: dict[str, list[dict]] = {name: [] for name in args.rows}
-    for repeat in range(args.repeats):
-        for name in args.rows:
-            result = run_row(name, lesson_data, work)
-            runs[name].append(result)
-            accuracies = ", ".join(f"{e['valid_accuracy']:.4f}@{e['seconds']:.1f}s" for e in result["epochs"])
-            print(f"[{repeat + 1}/{args.repeats}] {name}: {result['wall_seconds']:.1f} s wall; {accuracies}", flush=True)
+    try:
+        for repeat in range(args.repeats):
+            for name in args.rows:
+                result = run_row(name, lesson_data, work)
+                runs[name].append(result)
+                accuracies = ", ".join(f"{e['valid_accuracy']:.4f}@{e['seconds']:.1f}s" for e in result["epochs"])
+                print(f"[{repeat + 1}/{args.repeats}] {name}: {result['wall_seconds']:.1f} s wall; {accuracies}",
+                      flush=True)
+    except RowFailed as e:
+        write_runs(args.out, runs)  # keep the rows that did finish
+        sys.exit(str(e))
+    write_runs(args.out, runs)
 
     import torch
 
-    print(f"\n{os.cpu_count()} CPU cores; torch {torch.__version__}; whole-process wall time, median of {args.repeats}\n")
+    print(f"\n{os.cpu_count()} CPU cores; torch {torch.__version__}; whole-process wall time of the median run "
+          f"(the lower middle one for an even count) of {args.repeats}\n")
     print(f"| run | wall seconds | valid accuracy (last epoch) | "
           f"{' | '.join(f'seconds to {t:.0%}' for t in args.targets)} | epochs |")
     print("|---|---:|---:|" + "---:|" * len(args.targets) + "---:|")
@@ -134,11 +143,17 @@ def main() -> None:
         middle = sorted(results, key=lambda r: r["wall_seconds"])[(len(results) - 1) // 2]
         walls = ", ".join(f"{r['wall_seconds']:.1f}" for r in results)
         last = middle["epochs"][-1] if middle["epochs"] else {"valid_accuracy": float("nan")}
-        print(f"| {name} | {statistics.median(r['wall_seconds'] for r in results):.1f} ({walls}) | "
+        print(f"| {name} | {middle['wall_seconds']:.1f} ({walls}) | "
               f"{last['valid_accuracy']:.4f} | "
               f"{' | '.join(cell(seconds_to(t, middle['epochs'])) for t in args.targets)} | {len(middle['epochs'])} |")
-    if args.out:
-        Path(args.out).write_text(json.dumps({"cores": os.cpu_count(), "torch": torch.__version__, "runs": runs}, indent=2))
+
+
+def write_runs(out: str | None, runs: dict[str, list[dict]]) -> None:
+    """Every run of every row, as JSON, to `out` (when given)."""
+    if out:
+        import torch
+
+        Path(out).write_text(json.dumps({"cores": os.cpu_count(), "torch": torch.__version__, "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")  # files only; never try to open a window
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -24,7 +25,7 @@ def _save(fig: Figure, path: Path, tight: bool = True) -> None:
     write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=100, **bbox), mode="wb")
 
 
-def _canvas(width: float, height: float) -> tuple[Figure, object]:
+def _canvas(width: float, height: float) -> tuple[Figure, Axes]:
     """A figure of that size in inches and one frameless Axes over all of it, measured in inches, y downwards.
 
     Grids put every image on this one Axes: a grid of 36 Axes took a second to draw, which every run paid twice."""
