@@ -55,10 +55,14 @@ def start(device) -> None:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
 
-def stop() -> None:
+def stop(wait_for_all: bool = False) -> None:
+    """Leave the process group; with `wait_for_all` (every rank finished normally), only once all ranks are here,
+    so that none tears its connections down while rank 0 still writes its last files."""
     import torch.distributed as dist
 
     if dist.is_initialized():
+        if wait_for_all:
+            dist.barrier()
         dist.destroy_process_group()
 
 

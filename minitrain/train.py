@@ -50,13 +50,20 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     learner = Learner(model, dls, build_loss(task, cfg.trainer.label_smoothing), cfg.optimizer.lr,
                       callbacks, build("optimizer", cfg.optimizer), task=task,
                       run_dir=run_dir if rank.is_main else None)  # only rank 0 writes the run directory
+    finished = False
     try:
         if cfg.lr_find:  # sweep the learning rate instead of training: lr_find.png and lr_find.json
             learner.lr_find()
         else:
             learner.fit(cfg.trainer.epochs)
+        finished = True
     finally:
-        distributed.stop()
+        if rank.distributed:
+            # DDP's reducer must not outlive its process group: freed at interpreter exit instead, it sometimes
+            # aborted rank 1 ("terminate called without an active exception").
+            learner.model = distributed.unwrap(learner.model)
+            del model
+        distributed.stop(wait_for_all=finished)
     return learner
 
 
