@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 
 from minitrain import distributed
+from minitrain.allocator import keep_freed_memory
 from minitrain.build import build, build_callbacks, build_model
 from minitrain.checks import check_config
 from minitrain.callbacks import CheckpointCallback
@@ -25,6 +26,7 @@ from minitrain.tasks import TASKS, build_loss
 def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     """Train as `cfg` says, writing into `run_dir`; returns the fitted Learner."""
     check_config(cfg)
+    keep_freed_memory()  # before the data and the first step allocate
     seed_everything(cfg.seed, deterministic=cfg.trainer.deterministic)
     rank = distributed.current()
     device = resolve_device(str(cfg.device), rank.local_rank)
