@@ -75,7 +75,10 @@ def test_the_cpu_ladders_middle_rung_is_fashion_fast_wider_longer_and_augmented(
         ("bf16", True, "true", 512)
     assert wide.trainer.epochs > fast.trainer.epochs and list(wide.model.channels) == [2 * c for c in fast.model.channels]
     assert (wide.augment.flip, wide.trainer.tta_flip) == (True, True) and not fast.augment._target_
-    assert all(wide[key] == fast[key] for key in ("optimizer", "scheduler", "loader"))
+    assert all(wide[key] == fast[key] for key in ("scheduler", "loader"))
+    # the same optimizer; only its peak differs: the wider, augmented, longer run was measured at twice fast's
+    assert {k: v for k, v in wide.optimizer.items() if k != "lr"} == {k: v for k, v in fast.optimizer.items() if k != "lr"}
+    assert wide.optimizer.lr == 2 * fast.optimizer.lr
     assert wide.trainer.precision == fast.trainer.precision and wide.trainer.channels_last
 
 
