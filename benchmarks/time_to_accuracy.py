@@ -29,6 +29,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from minitrain.threads import available_cores
+
 HERE = Path(__file__).resolve().parent
 EPOCH_LINE = re.compile(r"^\[(?P<stamp>[\d\- :,]+)\]\[minitrain[.\w]*\]\[INFO\] - epoch (?P<epoch>\d+)/\d+ .*"
                         r"valid_accuracy (?P<accuracy>[\d.]+)")
@@ -134,7 +136,7 @@ def main() -> None:
 
     import torch
 
-    print(f"\n{os.cpu_count()} CPU cores; torch {torch.__version__}; whole-process wall time of the median run "
+    print(f"\n{available_cores()} CPU cores; torch {torch.__version__}; whole-process wall time of the median run "
           f"(the lower middle one for an even count) of {args.repeats}\n")
     print(f"| run | wall seconds | valid accuracy (last epoch) | "
           f"{' | '.join(f'seconds to {t:.0%}' for t in args.targets)} | epochs |")
@@ -153,7 +155,7 @@ def write_runs(out: str | None, runs: dict[str, list[dict]]) -> None:
     if out:
         import torch
 
-        Path(out).write_text(json.dumps({"cores": os.cpu_count(), "torch": torch.__version__, "runs": runs}, indent=2))
+        Path(out).write_text(json.dumps({"cores": available_cores(), "torch": torch.__version__, "runs": runs}, indent=2))
 
 
 if __name__ == "__main__":
