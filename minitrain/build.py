@@ -1,12 +1,19 @@
-"""Turn a composed config into the run's objects: the model, the optimizer, and every callback, assembled in one place."""
+"""Turn the user's composed config into the run's objects: the model, the optimizer, and every callback, in one place.
+
+What is built here comes from the user's own command line and config folders. A config read back from a
+file (a checkpoint's) is never instantiated here: minitrain.checkpoint.build_model builds it from plain values.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -15,13 +22,16 @@ from minitrain.callbacks import (AutocastCallback, DeviceCallback, DivergenceCal
 from minitrain.callbacks.anomaly import AnomalyCallback
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.errors import ConfigError, MinitrainError
-from minitrain.learner import Callback
+from minitrain.config import Precision
+from minitrain.events import Callback
 
 
-def build(what: str, node):
-    """Instantiate a config node, turning Hydra's instantiation errors into a ConfigError naming the key."""
+def build(what: str, node, **given: Any):
+    """Instantiate a config node, turning Hydra's instantiation errors into a ConfigError naming the key.
+
+    `given` keyword arguments are passed as they are (Hydra would instantiate a `_target_` inside them)."""
     try:
-        return instantiate(node)
+        return instantiate(node, _partial_=True)(**given) if given else instantiate(node)
     except InstantiationException as e:
         if isinstance(e.__cause__, MinitrainError):  # the object's own message (e.g. a missing extra) says it best
             raise e.__cause__ from None
@@ -40,8 +50,18 @@ def optional(what: str, node: DictConfig) -> list[Callback]:
     return [build(what, node)] if node._target_ else []
 
 
-def named_callbacks(cfg: DictConfig, group: str = "callbacks") -> list[Callback]:
-    """The callbacks named in the `callbacks` (or `logger`) mapping (an entry set to null is skipped)."""
+def takes_run_config(target: str) -> bool:
+    """Whether the class `target` names takes `run_config`, the run's composed config as plain data (the checkpoint
+    callback stores it in every checkpoint); an unimportable target is left to `build` to report."""
+    try:
+        return "run_config" in inspect.signature(get_class(target)).parameters
+    except Exception:
+        return False
+
+
+def named_callbacks(cfg: DictConfig, group: str = "callbacks", run_config: dict | None = None) -> list[Callback]:
+    """The callbacks named in the `callbacks` (or `logger`) mapping (an entry set to null is skipped). A callback
+    whose constructor takes `run_config` receives it there."""
     callbacks = []
     for name, node in cfg.items():
         if node is None:
@@ -51,7 +71,8 @@ def named_callbacks(cfg: DictConfig, group: str = "callbacks") -> list[Callback]
                 f"{group}.{name} has no _target_: give the class to build, e.g. "
                 f"+{group}.{name}._target_=mypkg.MyCallback"
             )
-        callback = build(f"{group}.{name}", node)
+        given = {"run_config": run_config} if run_config is not None and takes_run_config(node._target_) else {}
+        callback = build(f"{group}.{name}", node, **given)
         if not isinstance(callback, Callback) and not any(e.startswith(("before_", "after_", "cleanup_")) for e in dir(callback)):
             raise ConfigError(
                 f"{group}.{name} built a {type(callback).__name__}, which answers no Learner event: give a class "
@@ -61,30 +82,41 @@ def named_callbacks(cfg: DictConfig, group: str = "callbacks") -> list[Callback]
     return callbacks
 
 
-PRECISION: dict[str, Callable[[], list[Callback]]] = {
-    "fp32": lambda: [],
-    "bf16": lambda: [AutocastCallback(torch.bfloat16)],
-    "fp16": lambda: [MixedPrecisionCallback()],
+PRECISION: dict[Precision, Callable[[], list[Callback]]] = {
+    Precision.fp32: lambda: [],
+    Precision.bf16: lambda: [AutocastCallback(torch.bfloat16)],
+    Precision.fp16: lambda: [MixedPrecisionCallback()],
 }
 
 # Every callback of a run, one line per source; each returns a list (empty when its option is off). The order
 # here is only the tie-break: the Learner sorts callbacks by their `order` (minitrain.learner.Order).
-CALLBACK_GROUPS: dict[str, Callable[[DictConfig, torch.device], list[Callback]]] = {
-    "core": lambda cfg, device: [InterruptCallback(), DeviceCallback(device, channels_last=cfg.trainer.channels_last),
-                                 MetricsCallback(), DivergenceCallback()],
-    "scheduler": lambda cfg, device: [] if cfg.lr_find else optional("scheduler", cfg.scheduler),  # the finder sets the lr
-    "augment": lambda cfg, device: optional("augment", cfg.augment),
-    "precision": lambda cfg, device: PRECISION[cfg.trainer.precision](),
-    "grad_clip": lambda cfg, device: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
-    "tta_flip": lambda cfg, device: [FlipTTACallback()] if cfg.trainer.tta_flip else [],
-    "early_stop": lambda cfg, device: [] if cfg.trainer.early_stop_patience is None else
+@dataclass(frozen=True)
+class RunContext:
+    """What callbacks are built with beside the config: the training device, and the composed config as plain data."""
+
+    device: torch.device
+    config: dict | None = None
+
+
+CALLBACK_GROUPS: dict[str, Callable[[DictConfig, RunContext], list[Callback]]] = {
+    "core": lambda cfg, run: [InterruptCallback(), DeviceCallback(run.device, channels_last=cfg.trainer.channels_last),
+                              MetricsCallback(), DivergenceCallback()],
+    "scheduler": lambda cfg, run: [] if cfg.lr_find else optional("scheduler", cfg.scheduler),  # the finder sets the lr
+    "augment": lambda cfg, run: optional("augment", cfg.augment),
+    "precision": lambda cfg, run: PRECISION[Precision(str(cfg.trainer.precision))](),
+    "grad_clip": lambda cfg, run: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
+    "tta_flip": lambda cfg, run: [FlipTTACallback()] if cfg.trainer.tta_flip else [],
+    "early_stop": lambda cfg, run: [] if cfg.trainer.early_stop_patience is None else
                   [EarlyStoppingCallback(cfg.trainer.early_stop_patience, str(cfg.model.task))],
-    "anomaly": lambda cfg, device: [AnomalyCallback()] if cfg.trainer.detect_anomaly else [],
-    "callbacks": lambda cfg, device: named_callbacks(cfg.callbacks),  # progress, files, images, checkpoint, summary, yours
-    "logger": lambda cfg, device: named_callbacks(cfg.logger, "logger"),  # csv, tensorboard, mlflow, wandb
+    "anomaly": lambda cfg, run: [AnomalyCallback()] if cfg.trainer.detect_anomaly else [],
+    "callbacks": lambda cfg, run: named_callbacks(cfg.callbacks, run_config=run.config),  # progress, files, images, checkpoint, summary, yours
+    "logger": lambda cfg, run: named_callbacks(cfg.logger, "logger", run.config),  # csv, tensorboard, mlflow, wandb
 }
 
 
-def build_callbacks(cfg: DictConfig, device: torch.device | str = "cpu") -> list[Callback]:
-    """Every callback the config asks for, from every group in CALLBACK_GROUPS."""
-    return [cb for make in CALLBACK_GROUPS.values() for cb in make(cfg, torch.device(device))]
+def build_callbacks(cfg: DictConfig, device: torch.device | str = "cpu", run_config: dict | None = None
+                    ) -> list[Callback]:
+    """Every callback the config asks for, from every group in CALLBACK_GROUPS; `run_config` (the composed config
+    as plain data) goes to those that store it."""
+    run = RunContext(torch.device(device), run_config)
+    return [cb for make in CALLBACK_GROUPS.values() for cb in make(cfg, run)]

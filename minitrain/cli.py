@@ -1,4 +1,4 @@
-"""The `minitrain` command: Hydra composes the config, then `minitrain.run` trains.
+"""The `minitrain` command: Hydra composes the config, then `minitrain.job` trains.
 
 Only Hydra and the config schemas are imported here, so `--help`, `--cfg` and tab
 completion answer without loading torch.
@@ -14,9 +14,8 @@ from omegaconf import DictConfig
 from minitrain.commands import COMMANDS, run_command
 from minitrain.config import register_configs
 from minitrain.distributed import worker_argv
-from minitrain.errors import MinitrainError, fail
-from minitrain.hydra_callbacks import CheckOutputDir, SweepReport
-from minitrain.resume import resume_argv
+from minitrain.errors import Exit, MinitrainError, fail
+from minitrain.rundir import resume_argv
 from minitrain.search import optuna_argv
 
 
@@ -33,7 +32,7 @@ register_configs()
 @hydra.main(version_base=None, config_path=config_dir(), config_name="config")
 def _train(cfg: DictConfig) -> float:
     """One job; returns the number a hyper-parameter search optimises (minitrain/search.py)."""
-    from minitrain.run import run_job  # torch loads here, once a run really starts
+    from minitrain.job import run_job  # torch loads here, once a run really starts
     from minitrain.search import objective
 
     return objective(run_job(cfg), str(cfg.model.task), cfg.optimized_metric)
@@ -43,7 +42,7 @@ def versions() -> str:
     """minitrain's version, and those of the libraries that decide what a run does."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from minitrain import __version__
+    from minitrain.version import __version__
 
     def of(name: str) -> str:
         try:
@@ -76,10 +75,7 @@ def main() -> None:
 
         print_help(config_dir(), [a for a in sys.argv[1:] if a not in ("--help", "-h")])
         return
-    for arg in sys.argv[1:]:
-        if not arg.isprintable() or not _utf8(arg):
-            fail(f"The argument {arg!r} holds bytes that are not UTF-8 text (or control characters), which Hydra "
-                 "cannot read: rename the file or folder it names, or pass a path without them.")
+    check_arguments(sys.argv[1:])
     check_plugins(sys.argv[1:])
     try:
         sys.argv[1:] = optuna_argv(worker_argv(resume_argv(sys.argv[1:])))
@@ -92,13 +88,29 @@ def main() -> None:
         _train()
     except KeyboardInterrupt:  # Ctrl-C while starting up, before the run's own handler is in place
         fail("Interrupted while starting up; nothing was trained.", exit_code=130)
+    except Exit:
+        raise  # minitrain's own exit: its message is out, its code stands
     except SystemExit as e:
         # Hydra prints its own message and exits 1 when an override does not compose (unknown option or key,
-        # wrong type): that is bad input, which minitrain exits 2 for, as for every other bad input.
-        multirun = "-m" in sys.argv or "--multirun" in sys.argv
-        if e.code == 1 and not (CheckOutputDir.composed and (not multirun or SweepReport.reached)):
-            sys.exit(2)  # (in a multirun, Hydra composes each job's config as the job starts)
+        # wrong type; in a multirun, as each job's config composes): bad input, which minitrain exits 2 for.
+        if e.code == 1:
+            sys.exit(2)
         raise
+
+
+MAX_ARGUMENT = 4096  # characters: Hydra names files after overrides, and no file system takes a longer path
+
+
+def check_arguments(argv: list[str]) -> None:
+    """One line and exit 2 for an argument Hydra cannot take: bytes that are not UTF-8, control characters, or
+    a length past what a path can hold."""
+    for arg in argv:
+        if not arg.isprintable() or not _utf8(arg):
+            fail(f"The argument {arg!r} holds bytes that are not UTF-8 text (or control characters), which Hydra "
+                 "cannot read: rename the file or folder it names, or pass a path without them.")
+        if len(arg) > MAX_ARGUMENT:
+            fail(f"The argument {arg[:40]!r}... is {len(arg)} characters long; minitrain takes at most {MAX_ARGUMENT} "
+                 "(Hydra names files after overrides). Put long values in a config file (-cd DIR).")
 
 
 def _utf8(text: str) -> bool:

@@ -30,6 +30,14 @@ class Device(_Choice):
     mps = "mps"
 
 
+class Precision(_Choice):
+    """The forward pass's number format: float32, or bfloat16 / float16 autocast (float16 adds a grad scaler)."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class Task(_Choice):
     """What the model learns: class labels, or to reproduce its own input."""
 
@@ -40,7 +48,7 @@ class Task(_Choice):
 @dataclass
 class DatasetConfig:
     # None (null) in name, classes, num_classes, channels and image_size means "from the data":
-    # minitrain.data.fill_from_data writes the decoded data's values in before the model is built.
+    # minitrain.data.shaped_config fills in the decoded data's values before the model is built.
     name: Optional[str] = None
     hub_id: Optional[str] = None
     path: Optional[str] = None
@@ -143,7 +151,7 @@ class AugmentConfig:
 class TrainerConfig:
     epochs: int = 5
     deterministic: bool = False
-    precision: str = "fp32"
+    precision: Precision = Precision.fp32
     channels_last: bool = False
     compile: bool = False
     label_smoothing: float = 0.0

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from minitrain.overrides import without_key
+
 
 @dataclass(frozen=True)
 class Rank:
@@ -39,7 +41,7 @@ def worker_argv(argv: list[str]) -> list[str]:
     """Command-line overrides for ranks above 0: no run directory, no .hydra folder, no log file."""
     if current().is_main:
         return argv
-    kept = [a for a in argv if not a.split("=", 1)[0].lstrip("+~") in ("hydra.run.dir", "hydra.output_subdir")]
+    kept = without_key(argv, "hydra.run.dir", "hydra.output_subdir")
     return [*kept, "hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=disabled",
             "hydra/hydra_logging=disabled"]
 
@@ -64,13 +66,6 @@ def stop(wait_for_all: bool = False) -> None:
         if wait_for_all:
             dist.barrier()
         dist.destroy_process_group()
-
-
-def is_main_process() -> bool:
-    """True outside distributed training and on rank 0 within it."""
-    import torch.distributed as dist
-
-    return not dist.is_initialized() or dist.get_rank() == 0
 
 
 def all_reduce_sum(*values):

@@ -1,7 +1,5 @@
 """Errors a user can fix: each message names the problem and the fix, and is shown without a traceback."""
 
-import sys
-
 
 class MinitrainError(Exception):
     """A problem with the user's input or environment, explained in the message."""
@@ -38,7 +36,15 @@ class DivergedError(MinitrainError):
 
 
 class ResumeError(MinitrainError):
-    """A `resume=` directory that is not a run, or whose checkpoint cannot be read."""
+    """A `resume=` that cannot continue its run exactly (another model or optimizer, no checkpoint callback)."""
+
+
+class CheckpointError(MinitrainError):
+    """A checkpoint file that cannot be used: unreadable, not plain data, or describing something it must not."""
+
+
+class RunError(MinitrainError):
+    """A run directory, checkpoint choice or input that eval, predict, export or load_run cannot use."""
 
 
 class CheckpointWriteError(MinitrainError):
@@ -56,7 +62,12 @@ def print_error(message: str) -> None:
     Console(stderr=True, highlight=False).print(Text.assemble(("Error:", "bold red"), " ", message), soft_wrap=True)
 
 
+class Exit(SystemExit):
+    """minitrain's own exit, its message already printed: the CLI passes its code on as it is (a plain
+    SystemExit(1) from Hydra means a config that did not compose, which is bad input: exit 2)."""
+
+
 def fail(message: str, exit_code: int = 2) -> None:
     """Print `message` as an error and exit with `exit_code` (2: bad input)."""
     print_error(message)
-    sys.exit(exit_code)
+    raise Exit(exit_code)

@@ -7,12 +7,11 @@ the config once. `--hydra-help` still shows Hydra's flags.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
 from hydra.core.object_type import ObjectType
-from hydra.errors import SearchPathException
+
+from minitrain.hydra_adapter import args_parser, load_hydra
 
 USAGE = """\
 minitrain: train small image models from the command line (Hydra configs, a callback-driven Learner).
@@ -37,26 +36,6 @@ Examples:
 """
 
 
-def load_hydra(config_dir: str, args: argparse.Namespace):
-    """Hydra's config loader for the tree the command line names: -cp/-cn choose the primary config as in
-    @hydra.main, -cd puts the user's folder first, hydra.searchpath=[...] adds more."""
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_automatic_config_search_path
-    from hydra.core.config_search_path import SearchPathQuery
-    from hydra.core.global_hydra import GlobalHydra
-
-    from minitrain import cli
-
-    search_path = create_automatic_config_search_path(cli.__file__, None, args.config_path or config_dir)
-    if args.config_dir is not None:  # as Hydra's own -cd does (hydra/_internal/utils.py)
-        user_dir = os.path.abspath(args.config_dir)
-        if not os.path.isdir(user_dir):
-            raise SearchPathException(f"Additional config directory '{user_dir}' not found")
-        search_path.prepend(provider="command-line", path=f"file://{user_dir}", anchor=SearchPathQuery(provider="schema"))
-    GlobalHydra.instance().clear()
-    return Hydra.create_main_hydra2(task_name="minitrain", config_search_path=search_path)
-
-
 def config_groups(hydra, config_name: str, overrides: list[str]) -> dict[str, list[str]]:
     """Each group on the search path (Hydra's own and the schemas left out) with its options, the user's among them."""
     loader = hydra.config_loader
@@ -69,11 +48,10 @@ def config_groups(hydra, config_name: str, overrides: list[str]) -> dict[str, li
 
 def help_text(config_dir: str, argv: list[str]) -> str:
     """Usage, the groups with their options (* marks the one chosen), and the config the command line composes."""
-    from hydra._internal.utils import get_args_parser
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    args = get_args_parser().parse_args(argv)
+    args = args_parser().parse_args(argv)
     config_name = args.config_name or "config"
     hydra = load_hydra(config_dir, args)
     mode = RunMode.MULTIRUN if args.multirun else RunMode.RUN

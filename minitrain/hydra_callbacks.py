@@ -1,7 +1,9 @@
-"""Hydra callbacks: check the output directory before a run, report a sweep after it."""
+"""Hydra callbacks: claim the run (or sweep) directory before anything runs, check a resume before it touches the
+run, report a sweep after it. configs/config.yaml lists them under `hydra.callbacks`."""
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from minitrain import distributed, rundir
-from minitrain.errors import MinitrainError, fail
-from minitrain.reports.files import remove_stale_temp_files
+from minitrain.atomic import remove_stale_temp_files
+from minitrain.errors import Exit, MinitrainError, ResumeError, fail
 
 
 def check_writable(path: Path, key: str) -> None:
@@ -27,36 +29,106 @@ def check_writable(path: Path, key: str) -> None:
         )
 
 
-class CheckOutputDir(Callback):
-    """Before any work: give the run (or sweep) a directory of its own, writable, and locked while it lives;
-    for `resume=DIR`, refuse a resumed config that cannot continue the run before DIR is touched.
-
-    Hydra calls it as soon as the config has composed, so `composed` tells the CLI whether an error came
-    from composing the config (bad input) or from the run."""
-
-    composed = False
+class ClaimRunDir(Callback):
+    """Before any work: give the run (or sweep) a directory of its own, writable, locked while it lives, and
+    holding no earlier run (or sweep) that a fresh one would overwrite."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        CheckOutputDir.composed = True
-        if distributed.current().is_main:  # other ranks write nothing (minitrain.distributed.worker_argv)
-            run_dir = claim(config, "run")
-            _or_fail(rundir.check_no_links, run_dir, ("minitrain.log",))
-            for folder in (run_dir, run_dir / "checkpoints"):
-                remove_stale_temp_files(folder)
-        if config.get("resume"):
-            from minitrain.resume import AlreadyComplete, check_resume
-
-            try:
-                check_resume(config)
-            except AlreadyComplete as e:
-                print(e)
-                raise SystemExit(0) from None
-            except MinitrainError as e:
-                fail(str(e), e.exit_code)
+        if not distributed.current().is_main:  # other ranks write nothing (minitrain.distributed.worker_argv)
+            return
+        run_dir = claim(config, "run")
+        _or_fail(rundir.check_no_links, run_dir, (rundir.LOG,))
+        if not config.get("resume"):
+            _or_fail(rundir.refuse_earlier_run, run_dir)
+        for folder in (run_dir, run_dir / rundir.CHECKPOINTS):
+            remove_stale_temp_files(folder)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        CheckOutputDir.composed = True
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if "${now:" not in _raw_dir(config.hydra.sweep):  # a time-stamped default is fresh by construction
+            _or_fail(rundir.refuse_earlier_sweep, sweep_dir)
         claim(config, "sweep")
+
+
+class CheckResume(Callback):
+    """For `resume=DIR`: refuse, before anything in DIR changes, a resumed config that cannot continue the run
+    exactly (bad values, no checkpoint callback, another model or optimizer, an unreadable checkpoint, missing
+    data), and end at once, exit 0, when the run has already trained `trainer.epochs` epochs.
+
+    The checkpoint's own config carries the data's shape, so nothing is decoded and no model is built here;
+    the checkpoint callback restores the state once training starts."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not config.get("resume"):
+            return
+        try:
+            done = check_resume(job_config(config))
+        except MinitrainError as e:
+            fail(str(e), e.exit_code)
+        if done:
+            print(done)
+            raise Exit(0)
+
+
+def check_resume(cfg: DictConfig) -> str | None:
+    """A ResumeError (or CheckpointError) when `cfg` cannot continue its run; the message to print when the run
+    already trained every epoch asked for; None when the resume can go ahead."""
+    from hydra.utils import get_class
+
+    from minitrain import checkpoint
+    from minitrain.checks import check_config
+    from minitrain.data import find_source
+
+    run_dir = Path(cfg.resume)
+    check_config(cfg)
+    if not cfg.callbacks.get("checkpoint"):
+        raise ResumeError(f"resume={run_dir} restores the run through its checkpoint callback: "
+                          "drop ~callbacks.checkpoint (or start a new run instead of resuming).")
+    state = checkpoint.read(rundir.checkpoint_path(run_dir))
+    saved = (state.get("describe") or {}).get("config")
+    if isinstance(saved, dict) and (changed := model_change(cfg, saved)):
+        raise ResumeError(f"resume={run_dir}: the checkpoint's model does not fit the configured model ({changed}). "
+                          "Resume with the model the run was started with (drop the model override).")
+    wanted, trained_with = checkpoint.qualified_name(get_class(cfg.optimizer._target_)), state.get("optimizer_class")
+    if trained_with is not None and trained_with != wanted:
+        raise ResumeError(f"resume={run_dir}: the run was trained with {trained_with}, not {wanted}; its optimizer "
+                          "state cannot be carried over. Resume with the optimizer the run was started with.")
+    done, planned = state["epoch"], cfg.trainer.epochs
+    if done > planned:
+        raise ResumeError(f"resume={run_dir}: the run has already trained {done} epochs, more than "
+                          f"trainer.epochs={planned}. Give trainer.epochs above {done} to train longer.")
+    find_source(cfg.dataset)  # a local dataset.path that is missing or not a dataset is named here, not mid-run
+    if done == planned:
+        return (f"{run_dir} already completed its {done} epoch(s); nothing was changed. To train longer, give more "
+                f"epochs: {rundir.resume_command(run_dir)} trainer.epochs={done + 5}")
+    return None
+
+
+def model_change(cfg: DictConfig, saved: dict) -> str:
+    """'' when the model `cfg` configures is the one the checkpoint's config describes; else the keys that differ.
+
+    The dataset keys the data filled in (channels, image_size, num_classes) are taken from the checkpoint's config."""
+    shaped = copy.deepcopy(cfg)
+    with read_write(shaped), open_dict(shaped):
+        for key, value in (saved.get("dataset") or {}).items():
+            if key in shaped.dataset and shaped.dataset[key] is None:
+                shaped.dataset[key] = value
+    now = OmegaConf.to_container(shaped.model, resolve=True, enum_to_str=True)
+    before = saved.get("model") or {}
+    keys = [k for k in dict.fromkeys([*before, *now]) if before.get(k) != now.get(k)]
+    return "; ".join(f"model.{k} is {before.get(k)!r} in the checkpoint, {now.get(k)!r} here" for k in keys[:3])
+
+
+def job_config(cfg: DictConfig) -> DictConfig:
+    """The job's config without Hydra's own node, as Hydra hands it to the job (a Hydra callback sees both)."""
+    job = copy.deepcopy(cfg)
+    with read_write(job), open_dict(job):
+        job.pop("hydra", None)
+    return job
+
+
+def _raw_dir(node: DictConfig) -> str:
+    return str(OmegaConf.to_container(node, resolve=False)["dir"])
 
 
 def claim(config: DictConfig, mode: str) -> Path:
@@ -65,7 +137,7 @@ def claim(config: DictConfig, mode: str) -> Path:
     key = f"hydra.{mode}.dir"
     node = config.hydra[mode]
     path = Path(node.dir)
-    if "${now:" in str(OmegaConf.to_container(node, resolve=False)["dir"]):
+    if "${now:" in _raw_dir(node):
         check_writable(path.parent, key)
         fresh = _or_fail(rundir.claim_fresh, path)
         with read_write(node), open_dict(node):
@@ -84,15 +156,9 @@ def _or_fail(check, *args):
 
 
 class SweepReport(Callback):
-    """Write sweep.csv and sweep.png when a multirun ends, print a table, exit 1 if a job failed.
-
-    `reached` tells the CLI that a multirun got to its end: an error before that is Hydra's (a job's overrides
-    that do not compose), which is bad input."""
-
-    reached = False
+    """Write sweep.csv and sweep.png when a multirun ends, print a table, exit 1 if a job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        SweepReport.reached = True
         from minitrain.reports.sweep import write_sweep_report
 
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -26,91 +26,34 @@ What a callback may read on the learner (and nothing else is promised):
     preds, loss                         the model's output and the loss on the current batch
     history                             one dict of metrics per finished epoch (see MetricsCallback)
     exception                           the exception ending the fit, if one is (readable in cleanup_*)
+    stopped_by                          the class name of the callback that ended the fit early, if one did
 
 `before_epoch`/`after_epoch`/`cleanup_epoch` fire once per pass, as in miniai; read `training`
-to know which. An epoch is complete at `after_epoch` with `training` False.
+to know which. An epoch is complete at `after_epoch` with `training` False; a callback that raises
+CancelFitException there ends the fit after every other callback has seen that epoch.
 Callbacks run in ascending `order`; `Order` below names the phases minitrain's own callbacks use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from minitrain.callbacks.lr_find import LRFinderCallback
+from minitrain.data.loaders import DataLoaders
+from minitrain.events import (CANCEL, CANCELS, STEPS, Callback, CancelBatchException, CancelEpochException,
+                              CancelFitException, Order)
+
 if TYPE_CHECKING:
-    from minitrain.data import ImageData
     from minitrain.tasks import TaskSpec
 
-
-class Order:
-    """Callback orders, by the phase each belongs to: lower runs first at every event, ties keep the given order.
-
-    A callback picks the phase whose neighbours it must follow, e.g. `order = Order.RECIPE + 1`.
-    """
-
-    INTERRUPT = -25   # batch: acts on a Ctrl-C at a batch edge, before any other callback starts work on it
-    DEVICE = -20      # batch: moves the batch to the device before anything reads it
-    AUGMENT = -18     # batch: rewrites training inputs, on the device
-    PRECISION = -15   # predict..step: autocast around the forward pass; fp16 owns backward and step
-    TTA = -15         # predict: averages validation predictions before anyone reads them
-    METRICS = -10     # epoch: completes the epoch's row of learn.history
-    LR_FINDER = -7    # loss: records the loss before DIVERGENCE calls a NaN an error
-    DIVERGENCE = -5   # loss, epoch: stops a non-finite loss before it is stepped on or saved
-    RECIPE = 0        # the training recipe (lr schedule, gradient clipping) and callbacks that set no order
-    CSV = 3           # epoch: the finished row reaches metrics.csv before the checkpoint is saved, so a save
-                      # that fails (a full disk) still leaves the epoch's metrics on disk
-    CHECKPOINT = 5    # fit: restores a resumed run after the schedule exists, before reporters read
-                      # start_epoch; epoch: saves once the row is complete and checked
-    PROGRESS = 10     # the reporters, in turn: progress display, plots, pictures, summary.json
-    PLOTS = 30
-    IMAGES = 40
-    SUMMARY = 50
-    LOGGERS = 55      # epoch: trackers (TensorBoard, MLflow, W&B) log the finished epoch and the files written for it
-    EARLY_STOP = 60   # epoch: ends the fit only once every other callback has seen the finished epoch
-
-
-class CancelFitException(Exception):
-    """Raise in a callback to end training now; `after_fit` is skipped, `cleanup_fit` runs."""
-
-
-class CancelEpochException(Exception):
-    """Raise in a callback to end the current pass (training or validation) early."""
-
-
-class CancelBatchException(Exception):
-    """Raise in a callback to skip the rest of the current batch."""
-
-
-_CANCEL = {"fit": CancelFitException, "epoch": CancelEpochException, "batch": CancelBatchException}
-_CANCELS = tuple(_CANCEL.values())
-STEPS = ("predict", "get_loss", "backward", "step", "zero_grad")  # a callback defining one takes it over
-
-
-class Callback:
-    """Base class: define methods named after events (`before_fit`, `after_loss`, ...) or steps, taking the learner."""
-
-    order: int = Order.RECIPE
-
-
-@dataclass
-class DataLoaders:
-    """The two loaders a Learner iterates, and the decoded data behind them (for pictures and reports)."""
-
-    train: Iterable
-    valid: Iterable
-    data: ImageData | None = None  # images, labels and class names, when minitrain built the loaders
-
-    def set_epoch(self, epoch: int) -> None:
-        """Tell samplers that reshuffle per epoch (they have `set_epoch`) which epoch begins."""
-        for dl in (self.train, self.valid):
-            sampler = getattr(dl, "sampler", dl)  # DataLoader and DeviceBatches both name theirs `sampler`
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
+# The course imports these from the learner module: they live in minitrain.events, below every callback.
+__all__ = ["Callback", "CancelBatchException", "CancelEpochException", "CancelFitException", "DataLoaders",
+           "Learner", "Order", "STEPS"]
 
 
 class Learner:
@@ -138,6 +81,7 @@ class Learner:
         self.epoch = self.start_epoch = self.n_epochs = 0
         self.training = False
         self.exception: BaseException | None = None
+        self.stopped_by: str | None = None  # the callback that ended the last fit early, if one did
 
     def fit(self, n_epochs: int = 1, train: bool = True, valid: bool = True, cbs: Iterable[Callback] | None = None,
             lr: float | None = None) -> None:
@@ -148,6 +92,7 @@ class Learner:
         `before_fit` (to resume a run).
         """
         extra = list(cbs or [])
+        self.stopped_by = None
         self.cbs.extend(extra)
         self.cbs.sort(key=lambda cb: cb.order)  # stable: ties keep the order they were given in
         try:
@@ -164,8 +109,6 @@ class Learner:
 
         The weights are trained by the sweep: build a fresh model before training for real.
         """
-        from minitrain.callbacks.lr_find import LRFinderCallback  # the callbacks import this module
-
         finder = LRFinderCallback(start_lr, end_lr, num_iter, **options)
         self.fit(1, valid=False, cbs=[finder])  # the finder adds the epochs its batches need
         return finder.result
@@ -230,10 +173,10 @@ class Learner:
             self.callback(f"before_{level}")
             body()
             self.callback(f"after_{level}")
-        except _CANCEL[level]:
+        except CANCEL[level]:
             pass
         except BaseException as e:
-            if not isinstance(e, _CANCELS):  # a cancel on its way to its own level is control flow, not a failure
+            if not isinstance(e, CANCELS):  # a cancel on its way to its own level is control flow, not a failure
                 self.exception = e  # so cleanup callbacks can tell a failed or interrupted run from a finished one
             raise
         finally:
@@ -245,8 +188,22 @@ class Learner:
         self.callback(f"after_{event}")
 
     def callback(self, event: str) -> None:
-        """Call `event` on every callback that defines it, in order."""
+        """Call `event` on every callback that defines it, in order.
+
+        A callback that ends the fit in `after_epoch` (CancelFitException) ends it once every other callback has
+        seen the epoch: the epoch is complete, so its metrics, checkpoint and summary are all recorded.
+        `stopped_by` names the callback."""
+        stop = None
         for cb in self.cbs:
             method = getattr(cb, event, None)
-            if method is not None:
+            if method is None:
+                continue
+            try:
                 method(self)
+            except CancelFitException as e:
+                if event != "after_epoch":
+                    raise
+                if stop is None:
+                    stop, self.stopped_by = e, type(cb).__name__
+        if stop is not None:
+            raise stop

@@ -73,9 +73,18 @@ class Accuracy(_Ratio):
         self._accumulate((preds.argmax(dim=1) == targets).sum(), len(targets))
 
 
+def per_image_mse(preds: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each image's mean squared error (N values)."""
+    return (preds.detach().float() - targets.float()).pow(2).flatten(1).mean(dim=1)
+
+
+def psnr(mse: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB of images in [0, 1] from their MSE (floored at 1e-10: 100 dB at most)."""
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
 class PSNR(_Ratio):
     """Peak signal-to-noise ratio in dB for images in [0, 1], averaged per image."""
 
     def add(self, preds: torch.Tensor, targets: torch.Tensor) -> None:
-        mse = (preds.detach().float() - targets.float()).pow(2).flatten(1).mean(dim=1)
-        self._accumulate((-10 * torch.log10(mse.clamp_min(1e-10))).sum(), len(targets))
+        self._accumulate(psnr(per_image_mse(preds, targets)).sum(), len(targets))

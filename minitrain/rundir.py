@@ -1,20 +1,166 @@
-"""A run directory belongs to one live run: a fresh default folder per run, and a lock while the run lives.
+"""The run directory: where each of its files lives, finding a run, resuming one, and keeping it one run's own.
 
-Two runs started in the same second would otherwise share `outputs/DATE/TIME`, and two runs given the
-same `hydra.run.dir` (or two resumes of one run) would write into each other's files. The lock is an
-`flock` on a small file in the directory, held until the process exits, so a killed run never leaves a
-stale lock behind.
+Layout (every path minitrain reads or writes in a run is named here):
+
+    RUN/.hydra/overrides.yaml      the command line's overrides (Hydra writes it; `resume=RUN` reads it)
+    RUN/checkpoints/last.pt        everything needed to resume; best.pt: the best epoch so far
+    RUN/metrics.csv, summary.json, losses.png, samples.png, predictions.png, reconstructions/, minitrain.log
+    RUN/eval/, predict/, export/   what `minitrain eval|predict|export run=RUN` write
+
+A run directory belongs to one live run: a fresh default folder per run, a lock while the run lives (an `flock`
+held until the process exits, so a killed run leaves no stale lock), and a new run never starts in a folder that
+holds an earlier one (it would replace its checkpoints and splice its metrics).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import shlex
 from pathlib import Path
+from typing import Any
 
-from minitrain.errors import OutputError
+import yaml
+
+from minitrain.errors import OutputError, ResumeError, RunError
+from minitrain.overrides import key_of, quoted, value_of, with_key, without_key
 
 LOCK_FILE = ".minitrain.lock"
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_CHOICES = ("best", "last")
+SUMMARY = "summary.json"
+METRICS = "metrics.csv"
+LOG = "minitrain.log"
+OVERRIDES = Path(".hydra") / "overrides.yaml"
+RUN_FILES = (CHECKPOINTS, METRICS, SUMMARY)  # what makes a folder hold a run
+
+
+def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
+    """RUN/checkpoints/last.pt (or best.pt)."""
+    return run_dir / CHECKPOINTS / f"{which}.pt"
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """summary.json as a dict, or None when it is missing or not a JSON object."""
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def resume_command(run_dir: Path | str) -> str:
+    """The command that continues `run_dir`, quoted so that it works when pasted into a shell."""
+    return f"minitrain resume={shlex.quote(str(run_dir))}"
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether `folder` holds a run's files (checkpoints, metrics or a summary)."""
+    return any((folder / name).exists() for name in RUN_FILES)
+
+
+def refuse_earlier_run(run_dir: Path) -> None:
+    """An OutputError when a fresh run would start in a folder that already holds a run."""
+    if holds_run(run_dir):
+        raise OutputError(
+            f"{run_dir} already holds a run; a new run there would replace its checkpoints and mix its metrics. "
+            f"Continue it with: {resume_command(run_dir)} (or give this run its own hydra.run.dir=DIR).")
+
+
+def holds_jobs(sweep_dir: Path) -> bool:
+    """Whether a sweep directory already holds jobs (numbered run folders) or a sweep report."""
+    return (sweep_dir / "sweep.csv").exists() or any(
+        child.is_dir() and holds_run(child) for child in sweep_dir.iterdir()) if sweep_dir.is_dir() else False
+
+
+def refuse_earlier_sweep(sweep_dir: Path) -> None:
+    """An OutputError when a sweep would start in a folder that already holds an earlier sweep's jobs."""
+    if holds_jobs(sweep_dir):
+        raise OutputError(f"{sweep_dir} already holds an earlier sweep's jobs; a new sweep there would mix them into "
+                          "its sweep.csv. Give this sweep its own hydra.sweep.dir=DIR.")
+
+
+def find_run(path: str | Path) -> Path:
+    """`path` as a run directory (one with checkpoints/), or a RunError saying what it is instead."""
+    run_dir = Path(path).expanduser().resolve()
+    if not run_dir.is_dir():
+        raise RunError(f"run={run_dir} does not exist. Give a run directory, e.g. run=outputs/2026-01-31/12-00-00.")
+    if not (run_dir / CHECKPOINTS).is_dir():
+        what = "a run that ended before its first epoch" if (run_dir / ".hydra").is_dir() else "not a minitrain run"
+        raise RunError(f"run={run_dir} is {what}: it has no {CHECKPOINTS}/ folder. Give the folder of a run that "
+                       "finished at least one epoch, e.g. run=outputs/2026-01-31/12-00-00.")
+    return run_dir
+
+
+def checkpoint_file(run_dir: Path, which: str) -> Path:
+    """checkpoints/best.pt or last.pt of `run_dir`, or the checkpoint file `which` names: a file in the run's
+    checkpoints/ first, then a path (so `checkpoint=last.pt` never picks a ./last.pt of the current folder)."""
+    folder = run_dir / CHECKPOINTS
+    if which in CHECKPOINT_CHOICES:
+        candidates = [checkpoint_path(run_dir, which)]
+    else:
+        candidates = [folder / which, Path(which).expanduser()]
+    for path in candidates:
+        if path.is_file():
+            return path
+    there = sorted(p.name for p in folder.glob("*.pt"))
+    raise RunError(f"checkpoint={which} does not exist. {folder} holds: "
+                   f"{', '.join(there) or 'nothing'}. Use checkpoint=best, checkpoint=last or a .pt file's path.")
+
+
+def report_dir(run_dir: Path, name: str) -> Path:
+    """RUN/<name>/ (eval, predict, export), refused when it is a planted symbolic link."""
+    folder = run_dir / name
+    if folder.is_symlink():
+        raise OutputError(f"{folder} is a symbolic link; minitrain does not write through links planted in a run "
+                          "directory. Remove it, or write elsewhere with out=FOLDER.")
+    return folder
+
+
+def resume_argv(argv: list[str]) -> list[str]:
+    """`argv` unchanged, or, when it holds `resume=DIR`, the arguments that continue that run.
+
+    The run's saved overrides recompose its config, the overrides given now win over them (`trainer.epochs=8`
+    to train longer), and `hydra.run.dir=DIR` keeps everything in the same run directory."""
+    given = [a for a in with_key(argv, "resume") if not a.startswith("~")]
+    if not given:
+        return argv
+    value = given[-1].split("=", 1)[1] if "=" in given[-1] else ""
+    if value.strip() == "null":
+        return argv  # Hydra's null: no resume, as in the config's default
+    if not value.strip():
+        raise ResumeError("resume= needs the run directory to continue, e.g. resume=outputs/2026-01-31/12-00-00.")
+    if "-m" in argv or "--multirun" in argv:
+        raise ResumeError("resume= continues one run; it cannot be combined with --multirun (-m).")
+    run_dir = Path(value.strip("'\"")).expanduser().resolve()
+    for other in (a for a in with_key(argv, "hydra.run.dir") if "=" in a):
+        if Path(value_of(other)).expanduser().resolve() != run_dir:
+            raise ResumeError(
+                f"resume={run_dir} continues the run in its own directory; drop {other} "
+                "(to branch off a run, copy its folder and resume the copy)."
+            )
+    overrides_file = run_dir / OVERRIDES
+    if not overrides_file.is_file():
+        raise ResumeError(
+            f"resume={run_dir}: this is not a minitrain run directory (it has no {OVERRIDES}). "
+            "Give the folder of an earlier run, e.g. resume=outputs/2026-01-31/12-00-00."
+        )
+    if not checkpoint_path(run_dir).is_file():
+        raise ResumeError(
+            f"resume={run_dir}: the run has no checkpoint yet ({CHECKPOINTS}/last.pt), so it stopped before its "
+            "first epoch ended. Start it again instead of resuming."
+        )
+    try:
+        saved = yaml.safe_load(overrides_file.read_text()) or []
+    except (OSError, yaml.YAMLError) as e:
+        raise ResumeError(f"resume={run_dir}: cannot read {overrides_file} ({e}).") from None
+    if not isinstance(saved, list):
+        raise ResumeError(f"resume={run_dir}: {overrides_file} is not a list of overrides.")
+    new = without_key(argv, "resume", "hydra.run.dir")
+    new_keys = {key_of(a) for a in new}  # `key=v`, `+key=v` and `~key` all replace what the run was started with
+    kept = [o for o in map(str, saved) if key_of(o) not in new_keys | {"resume"}]
+    return [*kept, *new, f"resume={quoted(str(run_dir))}", f"hydra.run.dir={quoted(str(run_dir))}"]
 _held: dict[Path, int] = {}  # run directories this process has locked -> the open lock file (closed at exit)
 
 

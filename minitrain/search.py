@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from minitrain.overrides import value_of, with_key
+
 # Optuna's direction, worked out once the config has composed (it depends on model.task and optimized_metric).
 DIRECTION = "hydra.sweeper.direction='${minitrain.direction:${model.task},${optimized_metric}}'"
 
@@ -14,8 +16,8 @@ def optuna_argv(argv: list[str]) -> list[str]:
 
     The plugin's own default is `minimize`, which would search for the worst accuracy; and its config
     cannot be replaced by one of ours of the same name (it has a defaults list), so this sets it."""
-    chose_optuna = any(a.startswith(("hydra/sweeper=optuna", "+hydra/sweeper=optuna")) for a in argv)
-    if chose_optuna and not any(a.startswith("hydra.sweeper.direction=") for a in argv):
+    chose_optuna = any(value_of(a) == "optuna" for a in with_key(argv, "hydra/sweeper"))
+    if chose_optuna and not with_key(argv, "hydra.sweeper.direction"):
         return [*argv, DIRECTION]
     return argv
 

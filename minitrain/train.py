@@ -14,12 +14,11 @@ from minitrain import distributed
 from minitrain.allocator import keep_freed_memory
 from minitrain.build import build, build_callbacks, build_model
 from minitrain.checks import check_config
-from minitrain.callbacks import CheckpointCallback
-from minitrain.data import build_loaders, fill_from_data, load_image_data
+from minitrain.checkpoint import plain_config
+from minitrain.data import build_loaders, load_image_data, shaped_config
 from minitrain.data.debug import debug_loaders
 from minitrain.device import resolve_device
 from minitrain.learner import Learner
-from minitrain.runs import plain_config
 from minitrain.tasks import TASKS, build_loss
 
 
@@ -34,7 +33,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         distributed.start(device)
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset)
-    fill_from_data(cfg.dataset, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model
+    cfg = shaped_config(cfg, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
     dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)
     model = build_model(cfg.model).to(device)
@@ -45,10 +44,8 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
         torch.manual_seed(cfg.seed + rank.rank)  # DDP gave every rank rank 0's weights; augmentation differs per rank
     if cfg.trainer.compile:
         model = torch.compile(model)
-    callbacks = build_callbacks(cfg, device)
-    for cb in callbacks:
-        if isinstance(cb, CheckpointCallback):
-            cb.config = plain_config(cfg)  # checkpoints carry their config, so eval and predict need nothing else
+    # checkpoints carry the run's config, so eval and predict need nothing else
+    callbacks = build_callbacks(cfg, device, run_config=plain_config(cfg))
     learner = Learner(model, dls, build_loss(task, cfg.trainer.label_smoothing), cfg.optimizer.lr,
                       callbacks, build("optimizer", cfg.optimizer), task=task,
                       run_dir=run_dir if rank.is_main else None)  # only rank 0 writes the run directory

@@ -137,6 +137,42 @@ def write_saved(root: Path, data: FakeData, names: list[str] = CLASS_NAMES) -> P
 WRITERS = {"idx": write_idx, "parquet": write_parquet, "save_to_disk": write_saved}
 
 
+def toy_fit(*callbacks, epochs: int = 1, run_dir: Path | None = None, model=None, train_sizes=(4, 4),
+            valid_sizes=None, task: str | None = "classification", seed: int = 0):
+    """A Learner fitted for `epochs` on random 4-feature, 3-class batches of `train_sizes` (validated on batches of
+    `valid_sizes`, or on the training batches themselves): the toy every Learner test trains."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from minitrain.learner import DataLoaders, Learner
+    from minitrain.tasks import TASKS
+
+    g = torch.Generator().manual_seed(seed)
+    make = lambda sizes: [(torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)) for n in sizes]  # noqa: E731
+    train = make(train_sizes)
+    valid = make(valid_sizes) if valid_sizes else train
+    torch.manual_seed(seed)
+    learn = Learner(model if model is not None else nn.Linear(4, 3), DataLoaders(train, valid), F.cross_entropy, 0.1,
+                    list(callbacks), task=TASKS[task] if task else None, run_dir=run_dir)
+    learn.fit(epochs)
+    return learn
+
+
+def completed(run):
+    """A CLI run `(run directory, completed process)`, returned as it is once it is sure to have exited 0."""
+    run_dir, proc = run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir, proc
+
+
+def summary_of(run_dir: Path) -> dict:
+    """A run's summary.json."""
+    import json
+
+    return json.loads((run_dir / "summary.json").read_text())
+
+
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """A CSV file's header and rows."""
     import csv
@@ -206,7 +242,8 @@ def write_hub_parquet(root: Path, data: FakeData, names: list[str] = CLASS_NAMES
 
 
 class Fakes:
-    """The helpers above, for test modules (they get them from the `fakes` fixture, not by importing conftest)."""
+    """The data helpers above, for test modules (from the `fakes` fixture); the Learner and CLI helpers (toy_fit,
+    completed, summary_of, cli_env) are imported from conftest."""
 
     FakeData = FakeData
     make_data = staticmethod(make_fake_data)
@@ -222,6 +259,7 @@ class Fakes:
     make_colour_data = staticmethod(make_colour_data)  # issue #12: colour, other sizes, the user's layouts
     write_folder = staticmethod(write_folder)
     write_hub_parquet = staticmethod(write_hub_parquet)
+    write_parquet = staticmethod(write_parquet)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from minitrain import load_run
-from minitrain.runs import RunError, checkpoint_file
+from minitrain.errors import CheckpointError, RunError
+from minitrain.rundir import checkpoint_file
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_weights_that_do_not_fit_the_config_are_refused_on_one_line_naming_them(
     state = torch.load(checkpoint_file(trained_runs["classifier"], "last"), weights_only=True)
     state["describe"]["config"]["model"]["hidden"] = 7  # the config now describes a narrower MLP than was trained
     torch.save(state, tmp_path / "edited.pt")
-    with pytest.raises(RunError, match=r"edited.pt does not fit the model its config describes \(.* is 50x\d+ in "
+    with pytest.raises(CheckpointError, match=r"edited.pt does not fit the model its config describes \(.* is 50x\d+ in "
                                        r"the checkpoint, 7x\d+ here") as caught:
         load_run(trained_runs["classifier"], checkpoint=str(tmp_path / "edited.pt"), device="cpu")
     assert "\n" not in str(caught.value)

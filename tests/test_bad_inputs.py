@@ -538,9 +538,10 @@ def train_in_process(inputs: Inputs, run_dir: Path, epochs: int):
 
 
 def test_a_full_disk_while_checkpointing_stops_with_a_clear_error_and_keeps_the_previous_checkpoint(inputs, tmp_path, monkeypatch):
+    from minitrain import checkpoint as checkpoint_format
+    from minitrain.atomic import write_atomic
     from minitrain.callbacks import checkpoint
     from minitrain.errors import CheckpointWriteError
-    from minitrain.reports.files import write_atomic
 
     monkeypatch.setenv("MINITRAIN_CACHE", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
@@ -557,7 +558,8 @@ def test_a_full_disk_while_checkpointing_stops_with_a_clear_error_and_keeps_the_
 
         return write_atomic(path, write_some_then_fail, mode)
 
-    monkeypatch.setattr(checkpoint, "write_atomic", disk_fills_on_the_second_save)
+    monkeypatch.setattr(checkpoint, "write_atomic", disk_fills_on_the_second_save)  # best.pt
+    monkeypatch.setattr(checkpoint_format, "write_atomic", disk_fills_on_the_second_save)  # last.pt
     with pytest.raises(CheckpointWriteError, match="disk is full") as excinfo:
         train_in_process(inputs, run_dir, epochs=3)
     assert "epoch 2" in str(excinfo.value)
@@ -570,7 +572,7 @@ def test_a_full_disk_while_checkpointing_stops_with_a_clear_error_and_keeps_the_
 
 
 def test_temporary_files_of_a_killed_writer_are_removed_by_the_next_run_there(tmp_path):
-    from minitrain.reports.files import remove_stale_temp_files
+    from minitrain.atomic import remove_stale_temp_files
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 import yaml
+from conftest import completed
 
 FORMATS = ["idx", "parquet", "save_to_disk"]
 SUMMARY_KEYS = {"status", "dataset", "model", "device", "parameters", "best_epoch", "wall_seconds"}
@@ -43,12 +44,6 @@ def runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
         for name, (args, kw) in jobs.items()
     })
     return {name: (base / name / "run", proc) for name, proc in done.items()}
-
-
-def completed(run):
-    run_dir, proc = run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir, proc
 
 
 def test_help_lists_the_config_groups_and_their_options(tmp_path, run_cli):

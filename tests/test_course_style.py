@@ -159,22 +159,6 @@ def test_fit_with_lr_builds_a_fresh_optimizer_at_that_rate():
     assert learn.opt is not first and isinstance(learn.opt, optim.AdamW) and learn.opt.param_groups[0]["lr"] == 0.003
 
 
-def test_callbacks_appended_to_learn_cbs_run_in_their_order():
-    calls = []
-
-    class Named(Callback):
-        def __init__(self, name, order):
-            self.name, self.order = name, order
-
-        def before_fit(self, learn):
-            calls.append(self.name)
-
-    learn = Learner(toy_model(), toy_dls(), F.cross_entropy, 0.1, [Named("late", 5)])
-    learn.cbs.append(Named("early", -5))
-    learn.fit(1)
-    assert calls == ["early", "late"]
-
-
 def test_a_validation_only_fit_measures_without_training():
     losses, metrics = Losses(), MetricsCallback({"accuracy": Accuracy})
     learn = Learner(toy_model(), toy_dls(), F.cross_entropy, 0.1, [losses, metrics])

@@ -3,9 +3,9 @@ stopping from the command line."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
+from conftest import completed, summary_of
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,11 @@ def runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
     return {name: (base / name / "run", proc) for name, proc in done.items()}
 
 
-def completed(run):
-    run_dir, proc = run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir, json.loads((run_dir / "summary.json").read_text())
-
-
 def test_debug_fast_trains_two_batches_for_one_epoch_and_saves_no_checkpoint(runs, fakes):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run_dir, summary = completed(runs["fast"])
+    run_dir, _ = completed(runs["fast"])
+    summary = summary_of(run_dir)
     assert (summary["status"], summary["epochs_completed"]) == ("completed", 1)
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
     events.Reload()
@@ -41,7 +36,7 @@ def test_debug_fast_trains_two_batches_for_one_epoch_and_saves_no_checkpoint(run
 
 
 def test_debug_overfit_drives_the_training_loss_of_one_batch_to_near_zero(runs, fakes):
-    run_dir, summary = completed(runs["overfit"])
+    run_dir, _ = completed(runs["overfit"])
     _, rows = fakes.read_csv(run_dir / "metrics.csv")
     losses = [float(r["train_loss"]) for r in rows]
     assert len(rows) == 8 and losses[-1] < 0.01 < losses[0]  # the first pass starts from chance (2.3)
@@ -61,7 +56,8 @@ def test_a_debug_preset_applies_on_top_of_an_experiment(compose_config):
 
 
 def test_early_stopping_from_the_command_line_ends_a_completed_run_with_its_pictures(runs, fakes):
-    run_dir, summary = completed(runs["early"])
+    run_dir, _ = completed(runs["early"])
+    summary = summary_of(run_dir)
     _, rows = fakes.read_csv(run_dir / "metrics.csv")
     assert [r["valid_accuracy"] for r in rows] == ["1.0", "1.0", "1.0"]  # best at epoch 1, then 2 without a better one
     assert (summary["status"], summary["stopped_early"], summary["stopped_epoch"]) == ("completed", True, 3)

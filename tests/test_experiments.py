@@ -11,7 +11,7 @@ import torch
 
 from minitrain.callbacks import AugmentCallback, OneCycleCallback
 from minitrain.cli import config_dir
-from minitrain.build import CALLBACK_GROUPS, build, build_model
+from minitrain.build import CALLBACK_GROUPS, RunContext, build, build_model
 from minitrain.models import CNN, Autoencoder, ResNet
 from minitrain.train import check_config
 
@@ -32,7 +32,7 @@ MOST_EPOCHS = {"fashion_cnn_wide": 20, "fashion_resnet": 10, "fashion_resnet_lon
 def recipe_callbacks(cfg) -> list:
     """The callbacks of the recipe's optional groups: augmentation, precision, clipping, flipped validation."""
     groups = ("augment", "precision", "grad_clip", "tta_flip")
-    return [cb for group in groups for cb in CALLBACK_GROUPS[group](cfg, torch.device("cpu"))]
+    return [cb for group in groups for cb in CALLBACK_GROUPS[group](cfg, RunContext(torch.device("cpu")))]
 
 
 def test_the_experiment_folder_holds_the_documented_presets():

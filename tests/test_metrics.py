@@ -11,6 +11,7 @@ from torch import nn
 from minitrain.callbacks import MetricsCallback
 from minitrain.learner import DataLoaders, Learner
 from minitrain.metrics import PSNR, Accuracy, Mean
+from conftest import toy_fit
 
 
 def test_mean_weights_each_batch_by_its_size():
@@ -64,13 +65,8 @@ def test_psnr_is_ten_log10_of_one_over_the_mean_squared_error_averaged_per_image
 
 
 def _fit_with_metrics(n_epochs: int, train_sizes=(3, 1), valid_sizes=(3, 1)) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    make = lambda sizes: [(torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)) for n in sizes]  # noqa: E731
-    torch.manual_seed(0)
-    learn = Learner(nn.Linear(4, 3), DataLoaders(make(train_sizes), make(valid_sizes)), F.cross_entropy,
-                    0.1, [MetricsCallback({"accuracy": Accuracy})])
-    learn.fit(n_epochs)
-    return learn
+    return toy_fit(MetricsCallback({"accuracy": Accuracy}), epochs=n_epochs, train_sizes=train_sizes,
+                   valid_sizes=valid_sizes, task=None)
 
 
 def test_metrics_callback_appends_one_row_per_epoch_numbered_from_one():

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from conftest import completed
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,6 @@ def own_runs(tmp_path_factory, fakes, run_cli_many):
     runs["resumed"] = (first, run_cli_many({"resumed": (base / "resumed", [*folder, "model=mlp", "trainer.epochs=2",
                                                                            f"resume={first}"], {})})["resumed"])
     return runs, names
-
-
-def completed(run):
-    run_dir, proc = run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir, proc
 
 
 @pytest.mark.parametrize("name", ["cnn_on_device", "resnet", "autoencoder", "mlp"])

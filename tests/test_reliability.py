@@ -198,7 +198,7 @@ def test_best_checkpoint_is_the_epoch_with_the_highest_validation_accuracy(short
 
 def test_atomic_write_leaves_the_old_file_intact_when_the_writer_fails_midway(tmp_path):
     from minitrain.errors import WriteError
-    from minitrain.reports.files import write_atomic
+    from minitrain.atomic import write_atomic
 
     target = tmp_path / "last.pt"
     target.write_bytes(b"the previous checkpoint")
@@ -214,7 +214,7 @@ def test_atomic_write_leaves_the_old_file_intact_when_the_writer_fails_midway(tm
 
 
 def test_atomic_write_replaces_the_file_when_the_writer_succeeds(tmp_path):
-    from minitrain.reports.files import write_atomic
+    from minitrain.atomic import write_atomic
 
     target = tmp_path / "metrics.csv"
     target.write_text("old\n")
@@ -327,7 +327,7 @@ def fake_run_dir(tmp: Path, overrides: list[str]) -> Path:
 
 @pytest.mark.parametrize("again", ["~callbacks.images", "+callbacks.extra._target_=mypkg.Other", "trainer.epochs=9"])
 def test_resume_passes_an_override_given_again_on_the_command_line_to_hydra_once(tmp_path, again):
-    from minitrain.resume import resume_argv
+    from minitrain.rundir import resume_argv
 
     run_dir = fake_run_dir(tmp_path / "run", ["model=mlp", "~callbacks.images", "+callbacks.extra._target_=mypkg.Cb",
                                               "trainer.epochs=4"])

@@ -1,4 +1,5 @@
-"""Reading a run back (minitrain.runs): self-describing checkpoints and their checks; resume= on a finished run."""
+"""Reading a run back (minitrain.checkpoint, minitrain.rundir): self-describing checkpoints and their checks; resume= on
+a finished run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 import torch
 
 import minitrain
-from minitrain.runs import FORMAT, RunError, checkpoint_file, find_run, read_checkpoint
+from minitrain.checkpoint import FORMAT
+from minitrain.checkpoint import read_described as read_checkpoint
+from minitrain.errors import CheckpointError, RunError
+from minitrain.rundir import checkpoint_file, find_run
 
 
 @pytest.mark.parametrize("which", ["last", "best"])
@@ -31,19 +35,19 @@ def test_checkpoints_describe_their_config_classes_input_and_versions_as_plain_d
 
 def test_a_checkpoint_without_a_description_is_refused_as_from_an_older_minitrain(tmp_path):
     torch.save({"model": {}, "epoch": 1}, tmp_path / "old.pt")
-    with pytest.raises(RunError, match="older minitrain"):
+    with pytest.raises(CheckpointError, match="older minitrain"):
         read_checkpoint(tmp_path / "old.pt")
 
 
 def test_a_checkpoint_in_a_newer_format_is_refused_with_the_upgrade_to_make(tmp_path):
     torch.save({"model": {}, "describe": {"format": FORMAT + 1, "config": {"a": 1}, "minitrain": "9.0"}}, tmp_path / "new.pt")
-    with pytest.raises(RunError, match="Upgrade minitrain"):
+    with pytest.raises(CheckpointError, match="Upgrade minitrain"):
         read_checkpoint(tmp_path / "new.pt")
 
 
 def test_a_checkpoint_that_needs_unpickling_is_refused_without_running_it(tmp_path):
     torch.save({"describe": {"format": 1, "config": {"a": 1}}, "obj": RunError("x")}, tmp_path / "pickled.pt")
-    with pytest.raises(RunError, match="cannot be read as plain data"):
+    with pytest.raises(CheckpointError, match="cannot be read as plain data"):
         read_checkpoint(tmp_path / "pickled.pt")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from minitrain.learner import Callback
+from minitrain.events import Callback
 
 
 class AnomalyCallback(Callback):

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
+from minitrain.forward import flip_tta
 from minitrain.tasks import reconstructs
 
 
@@ -85,7 +86,4 @@ class FlipTTACallback(Callback):
     def after_predict(self, learn) -> None:
         if learn.training:
             return
-        mirrored = learn.model(learn.batch[0].flip(-1))
-        if reconstructs(learn):
-            mirrored = mirrored.flip(-1)
-        learn.preds = (learn.preds + mirrored) / 2
+        learn.preds = flip_tta(learn.model, learn.batch[0], learn.preds, reconstructs(learn))

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import logging
-import pickle
 import random
 import shutil
-import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from minitrain import checkpoint, rundir
+from minitrain.atomic import write_atomic
+from minitrain.checkpoint import describe, qualified_name, state_dict_mismatch
 from minitrain.distributed import unwrap
-from minitrain.resume import resume_command, state_dict_mismatch
 from minitrain.errors import CheckpointWriteError, ResumeError, WriteError
-from minitrain.learner import Callback, Order
-from minitrain.reports.files import write_atomic
-from minitrain.runs import describe
+from minitrain.events import Callback, Order
 
 log = logging.getLogger(__name__)
-
-
-CHECKPOINT_KEYS = {"model", "optimizer", "epoch", "history", "rng"}  # what every minitrain checkpoint holds
 
 
 def rng_states() -> dict:
@@ -43,41 +39,6 @@ def stateful_callbacks(learn) -> dict:
     return {f"{i}:{type(cb).__name__}": cb for i, cb in enumerate(learn.cbs) if hasattr(cb, "state_dict")}
 
 
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint's contents, or a ResumeError saying why it cannot be used.
-
-    Loaded as data only (`weights_only=True`: tensors, numbers, strings, lists, dicts): a file that would
-    need more, such as a pickle planted to run code, is refused before anything in it runs.
-    """
-    try:
-        with warnings.catch_warnings():  # "pickle protocol 4 ..." on a file torch did not write: we refuse it anyway
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ResumeError(f"{path} does not exist.") from None
-    except pickle.UnpicklingError as e:
-        code = "GLOBAL" in str(e)  # the file names a function or class to import: code, not data
-        raise ResumeError(
-            f"{path} is not a minitrain checkpoint: "
-            + ("it asks to import and run code, which minitrain never does. " if code else
-               "it is corrupt or unreadable as plain data (tensors, numbers, strings, lists, dicts). ")
-            + "If checkpoints/best.pt in the same run is intact, copy it over last.pt to resume from the best epoch."
-        ) from None
-    except Exception as e:
-        raise ResumeError(
-            f"The checkpoint {path} is corrupt or unreadable ({type(e).__name__}: {e}). "
-            f"If checkpoints/best.pt in the same run is intact, copy it over last.pt to resume from the best epoch."
-        ) from None
-    if not isinstance(state, dict) or not CHECKPOINT_KEYS <= state.keys():
-        raise ResumeError(f"{path} is not a minitrain checkpoint: it lacks {', '.join(sorted(CHECKPOINT_KEYS))}.")
-    return state
-
-
-def qualified_name(cls: type) -> str:
-    """`module.QualifiedName` of a class, as `_target_` names it."""
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 class CheckpointCallback(Callback):
     """After each epoch: checkpoints/last.pt (everything needed to resume) and best.pt (the best epoch so far).
 
@@ -88,14 +49,14 @@ class CheckpointCallback(Callback):
 
     order = Order.CHECKPOINT  # restore before the reporters read start_epoch; save once the row is complete
 
-    def __init__(self, resume: str | None = None) -> None:
-        self.resume_from = Path(resume) / "checkpoints" / "last.pt" if resume else None
+    def __init__(self, resume: str | None = None, run_config: dict[str, Any] | None = None) -> None:
+        self.resume_from = rundir.checkpoint_path(Path(resume)) if resume else None
         self.best: float | None = None
-        self.config: dict | None = None  # the run's composed config as plain data; train() sets it
+        self.run_config = run_config  # the run's composed config as plain data, stored in every checkpoint
 
     def before_fit(self, learn) -> None:
         if self.resume_from is not None:
-            self.restore(learn, load_checkpoint(self.resume_from))
+            self.restore(learn, checkpoint.read(self.resume_from))
 
     def restore(self, learn, state: dict) -> None:
         model = unwrap(learn.model)
@@ -129,7 +90,7 @@ class CheckpointCallback(Callback):
         improved = value is not None and spec.is_better(value, self.best)
         if improved:
             self.best = value
-        folder = learn.run_dir / "checkpoints"
+        last, best = rundir.checkpoint_path(learn.run_dir), rundir.checkpoint_path(learn.run_dir, "best")
         state = {
             "model": unwrap(learn.model).state_dict(),
             "optimizer": learn.opt.state_dict(),
@@ -139,17 +100,17 @@ class CheckpointCallback(Callback):
             "history": list(learn.history),
             "best": self.best,
             "rng": rng_states(),
-            "describe": describe(self.config, learn.dls.data),  # config, classes, input format: eval, predict
+            "describe": describe(self.run_config, learn.dls.data),  # config, classes, input format: eval, predict
         }
         try:
-            write_atomic(folder / "last.pt", lambda f: torch.save(state, f), mode="wb")
+            checkpoint.write(last, state)
             if improved:
-                with open(folder / "last.pt", "rb") as last:
-                    write_atomic(folder / "best.pt", lambda f: shutil.copyfileobj(last, f), mode="wb")
+                with open(last, "rb") as saved:
+                    write_atomic(best, lambda f: shutil.copyfileobj(saved, f), mode="wb")
         except WriteError as e:
             after = (f"The previous checkpoint is intact. Free some space (or fix permissions), then resume with: "
-                     f"{resume_command(learn.run_dir)}") if (folder / "last.pt").is_file() else \
+                     f"{rundir.resume_command(learn.run_dir)}") if last.is_file() else \
                 "No checkpoint has been saved, so there is nothing to resume: free some space, then start the run again."
             raise CheckpointWriteError(
-                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {folder}: {e.reason}. {after}"
+                f"Could not write the checkpoint of epoch {learn.epoch + 1} in {last.parent}: {e.reason}. {after}"
             ) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 
 
 class GradClipCallback(Callback):

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from minitrain.learner import Callback, Order
-
-
-def to_device(batch, device: torch.device):
-    """The batch (a tensor, or a tuple or list of them) on `device`; copies from pinned memory overlap compute."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    return type(batch)(to_device(b, device) for b in batch)
+from minitrain.events import Callback, Order
+from minitrain.forward import to_device
 
 
 class DeviceCallback(Callback):
-    """Moves the model to the device before fit and each batch before it is used."""
+    """Moves the model to the device before fit and each batch before it is used (NHWC with `channels_last`)."""
 
     order = Order.DEVICE
 
@@ -27,7 +21,4 @@ class DeviceCallback(Callback):
         learn.model.to(self.device)
 
     def before_batch(self, learn) -> None:
-        learn.batch = to_device(learn.batch, self.device)
-        if self.channels_last:
-            x, *rest = learn.batch
-            learn.batch = (x.contiguous(memory_format=torch.channels_last), *rest)
+        learn.batch = to_device(learn.batch, self.device, self.channels_last)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from minitrain.errors import DivergedError
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 
 
 class DivergenceCallback(Callback):

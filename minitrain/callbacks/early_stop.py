@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from minitrain.learner import Callback, CancelFitException, Order
+from minitrain.events import Callback, CancelFitException, Order
 from minitrain.tasks import TASKS
 
 log = logging.getLogger(__name__)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
 
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.errors import DivergedError, ResumeError
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 from minitrain.reports.figures import loss_curves
-from minitrain.reports.files import write_csv, write_json
+from minitrain.atomic import write_csv, write_json
+
+log = logging.getLogger(__name__)
 
 
 def history_columns(learn) -> list[str]:
@@ -93,6 +96,10 @@ class SummaryCallback(Callback):
         self.started = time.perf_counter()
 
     def cleanup_fit(self, learn) -> None:
+        stopped_by = getattr(learn, "stopped_by", None)  # early stopping says why itself
+        if stopped_by not in (None, EarlyStoppingCallback.__name__) and learn.exception is None and learn.history:
+            log.info("%s ended the fit after epoch %d of %d", stopped_by, learn.history[-1].get("epoch", 0),
+                     learn.n_epochs)
         if learn.run_dir is None or isinstance(learn.exception, ResumeError):
             return  # a resume that could not restore the run leaves the run's own summary as it was
         write_json(learn.run_dir / "summary.json", self.summary(learn))
@@ -117,6 +124,7 @@ class SummaryCallback(Callback):
             "epochs_planned": learn.n_epochs,
             "stopped_early": stopped is not None,  # trainer.early_stop_patience ended the fit
             "stopped_epoch": stopped,  # the last epoch trained when it did
+            "stopped_by": getattr(learn, "stopped_by", None),  # the callback that ended the fit early, if one did
             "final": learn.history[-1] if learn.history else {},
             "best_epoch": best["epoch"] if best else None,
             "best": {"metric": spec.monitor, "value": best[spec.monitor]} if best else None,

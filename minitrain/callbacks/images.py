@@ -6,9 +6,9 @@ import torch
 
 from minitrain.data.pixels import input_stats, to_input
 from minitrain.distributed import unwrap
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 from minitrain.tasks import reconstructs
-from minitrain.reports.figures import image_grid, reconstruction_grid
+from minitrain.reports.figures import image_grid, reconstruction_grid, shown
 
 
 class ImagesCallback(Callback):
@@ -70,7 +70,3 @@ class ImagesCallback(Callback):
             suptitle=f"Validation predictions: {len(wrong) - sum(wrong)}/{len(wrong)} right, wrong ones in red",
         )
 
-
-def shown(images: torch.Tensor):
-    """N x C x H x W images as matplotlib draws them: N x H x W when grey, N x H x W x 3 in colour."""
-    return (images[:, 0] if images.shape[1] == 1 else images.permute(0, 2, 3, 1)).numpy()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from minitrain import interrupts
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 
 
 class InterruptCallback(Callback):

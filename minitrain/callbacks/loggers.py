@@ -16,7 +16,7 @@ import yaml
 
 from minitrain.callbacks.files import status_of
 from minitrain.errors import ConfigError
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 
 class MissingExtraError(ConfigError):
     """A logger was asked for whose optional package is not installed."""

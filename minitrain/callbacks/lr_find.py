@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import math
 
-from minitrain.learner import Callback, CancelEpochException, CancelFitException, Order
+from minitrain.events import Callback, CancelEpochException, CancelFitException, Order
 from minitrain.reports.figures import curves
-from minitrain.reports.files import write_json
+from minitrain.atomic import write_json
 
 log = logging.getLogger(__name__)
 

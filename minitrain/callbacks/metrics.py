@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 from minitrain.metrics import Mean, Metric
 from minitrain.tasks import valid_column
 

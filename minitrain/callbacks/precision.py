@@ -6,7 +6,8 @@ import logging
 
 import torch
 
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
+from minitrain.forward import autocast
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ class AutocastCallback(Callback):
                         "usually slower. Set trainer.precision=%s for speed.", device.type.upper(), faster)
 
     def before_predict(self, learn) -> None:
-        device_type = next(learn.model.parameters()).device.type
-        self.context = torch.autocast(device_type=device_type, dtype=self.dtype)
+        self.context = autocast(next(learn.model.parameters()).device, self.dtype)
         self.context.__enter__()
 
     def after_loss(self, learn) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from minitrain.distributed import is_main_process
-from minitrain.learner import Callback, Order
+from minitrain import distributed
+from minitrain.events import Callback, Order
 
 history_log = logging.getLogger("minitrain.file")  # the run's log file only (configs/hydra/job_logging)
 
@@ -32,7 +32,7 @@ class ProgressCallback(Callback):
 
         self.console = Console()
         self.live = None
-        self.enabled = is_main_process()  # one progress display per distributed job, not one per rank
+        self.enabled = distributed.current().is_main  # one progress display per distributed job, not one per rank
         if self.enabled and self.console.is_terminal:
             self._start_live(learn)
 

@@ -6,7 +6,7 @@ import warnings
 
 import torch
 
-from minitrain.learner import Callback, Order
+from minitrain.events import Callback, Order
 
 
 class _BatchSchedule(Callback):

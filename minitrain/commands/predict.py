@@ -8,7 +8,7 @@ from typing import Optional
 
 from omegaconf import MISSING
 
-from minitrain.runs import RunError
+from minitrain.errors import RunError
 
 HELP = """\
 minitrain predict: predict with a trained run on new images.
@@ -25,6 +25,8 @@ Options:
   out=null           where to write; null: DIR/predict
   top=3              how many of the likeliest classes predictions.csv lists per image
   n_images=36        how many images predictions.png shows
+  trust=false        build a model class from outside minitrain that the checkpoint names (imports its module:
+                     only for runs whose source you trust)
 
 Images are converted as the training data was: to grey (or colour) and squeezed to the trained size.
 Writes predictions.csv (file,prediction,probability, then the next likeliest classes) and predictions.png;
@@ -44,21 +46,22 @@ class Options:
     out: Optional[str] = None
     top: int = 3
     n_images: int = 36
+    trust: bool = False
 
 
 def run(opts: Options) -> None:
     """Predict, write predictions.csv and a picture, and print the first rows."""
-    from minitrain.api import load_run
-    from minitrain.runs import find_run
+    from minitrain.inference import load_run
+    from minitrain.rundir import find_run, report_dir
 
     if opts.top < 1 or opts.n_images < 1:
         raise RunError(f"top={opts.top}, n_images={opts.n_images}: both must be at least 1.")
     inputs = Path(opts.inputs).expanduser()
     if not inputs.exists():
         raise RunError(f"inputs={inputs} does not exist. Give an image file, a folder of images or a dataset folder.")
-    loaded = load_run(opts.run, opts.checkpoint, opts.device)
+    loaded = load_run(opts.run, opts.checkpoint, opts.device, trust=opts.trust)
     names, stored = read_inputs(inputs, loaded)
-    out = Path(opts.out).expanduser() if opts.out else find_run(opts.run) / "predict"
+    out = Path(opts.out).expanduser() if opts.out else report_dir(find_run(opts.run), "predict")
     if loaded.task == "classification":
         rows = classify(loaded, names, stored, out, opts)
         columns = ["file", "prediction", "probability"]
@@ -78,7 +81,7 @@ def read_inputs(inputs: Path, loaded):
     """(names, stored-format uint8 images) for an image file, a folder of images or a dataset folder."""
     import torch
 
-    from minitrain.api import open_image
+    from minitrain.inference import open_image
 
     if inputs.is_file():
         files = [inputs]
@@ -113,9 +116,8 @@ def classify(loaded, names: list[str], stored, out: Path, opts: Options) -> list
     """predictions.csv with the `top` likeliest classes, predictions.png with the first `n_images`."""
     import torch
 
-    from minitrain.callbacks.images import shown
-    from minitrain.reports.figures import image_grid
-    from minitrain.reports.files import write_csv
+    from minitrain.atomic import write_csv
+    from minitrain.reports.figures import image_grid, shown
 
     probs = torch.cat([loaded.forward(x).softmax(dim=1).cpu() for x in loaded.batches(stored, 256)])
     top = torch.topk(probs, k=min(max(1, opts.top), probs.shape[1]), dim=1)
@@ -138,15 +140,14 @@ def reconstruct(loaded, names: list[str], stored, out: Path, opts: Options) -> l
     """predictions.csv with each image's MSE and PSNR, reconstructions.png with the first `n_images`."""
     import torch
 
-    from minitrain.callbacks.images import shown
-    from minitrain.reports.figures import reconstruction_grid
-    from minitrain.reports.files import write_csv
+    from minitrain.atomic import write_csv
+    from minitrain.metrics import per_image_mse, psnr
+    from minitrain.reports.figures import reconstruction_grid, shown
 
     x = torch.cat(list(loaded.batches(stored, 256)))
     recon = torch.cat([loaded.forward(b).cpu() for b in x.split(256)])
-    mse = (recon - x).pow(2).flatten(1).mean(dim=1)
-    psnr = -10 * torch.log10(mse.clamp_min(1e-10))
-    rows = [{"file": n, "mse": f"{float(m):.6f}", "psnr": f"{float(p):.2f}"} for n, m, p in zip(names, mse, psnr)]
+    mse = per_image_mse(recon, x)
+    rows = [{"file": n, "mse": f"{float(m):.6f}", "psnr": f"{float(p):.2f}"} for n, m, p in zip(names, mse, psnr(mse))]
     write_csv(out / "predictions.csv", rows, ["file", "mse", "psnr"])
     n = opts.n_images
     reconstruction_grid(out / "reconstructions.png", shown(x[:n]), shown(recon[:n]),

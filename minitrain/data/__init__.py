@@ -18,7 +18,7 @@ from minitrain.errors import DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImageData", "Split", "Stats", "build_loaders", "fill_from_data", "find_source", "load_image_data"]
+__all__ = ["ImageData", "Split", "Stats", "build_loaders", "shaped_config", "find_source", "load_image_data"]
 
 VALID_SPLITS = ("test", "validation", "valid", "val")  # tried in this order when dataset.valid_split is null
 
@@ -178,10 +178,18 @@ def _check(data: ImageData, cfg) -> None:
         data.classes = [str(i) for i in range(num_classes)]
 
 
-def fill_from_data(cfg, data: ImageData) -> None:
-    """Fill the dataset keys left null (name, channels, image_size, num_classes) from the decoded data, so that
-    the model's `${dataset.*}` interpolations (and the checkpoint's config) carry the data's real shape."""
-    for key, value in (("name", data.name), ("channels", data.channels), ("image_size", data.image_size),
-                       ("num_classes", len(data.classes))):
-        if cfg[key] is None:
-            cfg[key] = value
+def shaped_config(cfg, data: ImageData):
+    """A copy of the run's config whose dataset keys left null (name, channels, image_size, num_classes) hold the
+    decoded data's values, so that the model's `${dataset.*}` interpolations (and the checkpoint's config) carry the
+    data's real shape. The config itself is left as composed."""
+    import copy
+
+    from omegaconf import read_write
+
+    shaped = copy.deepcopy(cfg)
+    with read_write(shaped):
+        for key, value in (("name", data.name), ("channels", data.channels), ("image_size", data.image_size),
+                           ("num_classes", len(data.classes))):
+            if shaped.dataset[key] is None:
+                shaped.dataset[key] = value
+    return shaped

@@ -10,7 +10,7 @@ import torch
 from minitrain.data.pixels import Stats
 from minitrain.data.sources import Decoded, Split
 from minitrain.errors import WriteError
-from minitrain.reports.files import remove_stale_temp_files, write_atomic
+from minitrain.atomic import remove_stale_temp_files, write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from itertools import islice
 
-from minitrain.learner import DataLoaders
+from minitrain.data.loaders import DataLoaders
 
 
 class FirstBatches:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -11,7 +13,25 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from minitrain.data.pixels import Stats, input_stats, to_input
 from minitrain.data.sources import Split
 from minitrain.distributed import Rank
-from minitrain.learner import DataLoaders
+
+if TYPE_CHECKING:
+    from minitrain.data import ImageData
+
+
+@dataclass
+class DataLoaders:
+    """The two loaders a Learner iterates, and the decoded data behind them (for pictures and reports)."""
+
+    train: Iterable
+    valid: Iterable
+    data: ImageData | None = None  # images, labels and class names, when minitrain built the loaders
+
+    def set_epoch(self, epoch: int) -> None:
+        """Tell samplers that reshuffle per epoch (they have `set_epoch`) which epoch begins."""
+        for dl in (self.train, self.valid):
+            sampler = getattr(dl, "sampler", dl)  # DataLoader and DeviceBatches both name theirs `sampler`
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
 
 
 class BatchDataset(Dataset):
@@ -118,6 +138,11 @@ def _loader(split: Split, target: str, sampler: EpochBatchSampler, num_workers: 
     )
 
 
+def valid_batch_size(cfg) -> int:
+    """`loader.valid_batch_size`, or twice the training batch size when null (validation keeps no gradients)."""
+    return cfg.valid_batch_size or 2 * cfg.batch_size
+
+
 def build_loaders(data, cfg, target: str, device: torch.device, seed: int, rank: Rank = Rank()) -> DataLoaders:
     """Training (shuffled per epoch from `seed`) and validation (in order, larger batches) loaders for `data`.
 
@@ -127,7 +152,7 @@ def build_loaders(data, cfg, target: str, device: torch.device, seed: int, rank:
     with the training split's per-channel statistics when the targets are labels (see `input_stats`).
     """
     stats = input_stats(data.stats, target)
-    valid_bs = cfg.valid_batch_size or 2 * cfg.batch_size
+    valid_bs = valid_batch_size(cfg)
     samplers = {
         name: EpochBatchSampler(len(split.labels), max(1, bs // rank.world_size), shuffle, seed, rank.rank, rank.world_size)
         for name, split, bs, shuffle in (("train", data.train, cfg.batch_size, True), ("valid", data.valid, valid_bs, False))

@@ -15,10 +15,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from minitrain.reports.files import write_atomic  # noqa: E402
+from minitrain.atomic import write_atomic  # noqa: E402
 
 
-def _save(fig: Figure, path: Path, tight: bool = True) -> None:
+def save_figure(fig: Figure, path: Path, tight: bool = True) -> None:
     """Write the PNG atomically: a viewer never opens half a picture, and a full disk leaves no temp file.
     `tight` trims the margins, at the price of drawing twice; grids are laid out to the inch and need not."""
     bbox = {"bbox_inches": "tight"} if tight else {}
@@ -67,7 +67,7 @@ def image_grid(path: Path, images, titles: Sequence[str] = (), wrong: Sequence[b
                 ax.add_patch(Rectangle((x, y), side, side, fill=False, edgecolor="red", linewidth=2))
     if suptitle:
         ax.text(cols * cell_w / 2, banner / 2 + 0.05, suptitle, ha="center", va="center", fontsize=12)
-    _save(fig, path, tight=False)
+    save_figure(fig, path, tight=False)
 
 
 def reconstruction_grid(path: Path, originals, reconstructions, title: str = "") -> None:
@@ -87,7 +87,7 @@ def reconstruction_grid(path: Path, originals, reconstructions, title: str = "")
                 ax.text(label - 0.05, y + side / 2, name, rotation=90, ha="right", va="center", fontsize=7)
     if title:
         ax.text(label + cols * (side + gap) / 2, banner / 2 + 0.05, title, ha="center", va="center", fontsize=12)
-    _save(fig, path, tight=False)
+    save_figure(fig, path, tight=False)
 
 
 def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
@@ -115,7 +115,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def smooth(values: Sequence[float], beta: float) -> list[float]:
@@ -129,7 +129,7 @@ def smooth(values: Sequence[float], beta: float) -> list[float]:
 
 def loss_curves(path: Path, batch_losses: Sequence[float], history: Sequence[dict]) -> None:
     """losses.png: see `loss_figure`."""
-    _save(loss_figure(batch_losses, history), path)
+    save_figure(loss_figure(batch_losses, history), path)
 
 
 def loss_figure(batch_losses: Sequence[float], history: Sequence[dict]) -> Figure:
@@ -166,3 +166,8 @@ def loss_figure(batch_losses: Sequence[float], history: Sequence[dict]) -> Figur
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
+
+
+def shown(images) -> np.ndarray:
+    """N x C x H x W image tensors as matplotlib draws them: N x H x W when grey, N x H x W x 3 in colour."""
+    return (images[:, 0] if images.shape[1] == 1 else images.permute(0, 2, 3, 1)).numpy()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minitrain.reports.figures import Figure, _save, image_grid
+from minitrain.reports.figures import Figure, save_figure, image_grid
 
 
 def confusion_matrix_figure(path: Path, matrix: np.ndarray, classes: Sequence[str], title: str = "") -> None:
@@ -27,7 +27,7 @@ def confusion_matrix_figure(path: Path, matrix: np.ndarray, classes: Sequence[st
             ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if count > dark else "black")
     if title:
         ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def top_losses_figure(path: Path, images: np.ndarray, titles: Sequence[str]) -> None:

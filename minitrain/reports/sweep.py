@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from minitrain.reports.figures import curves
-from minitrain.reports.files import write_csv
+from minitrain.atomic import write_csv
 from minitrain.tasks import all_columns
 
 METRIC_COLUMNS = all_columns()  # every task's history columns (minitrain.tasks): a new metric shows up here too
@@ -100,7 +100,7 @@ def _plot(path: Path, rows: list[dict]) -> bool:
 
 
 def _bars(path: Path, labels: list[str], values: list[float], metric: str) -> None:
-    from minitrain.reports.figures import Figure, _save
+    from minitrain.reports.figures import Figure, save_figure
 
     fig = Figure(figsize=(max(6, len(labels) * 1.2), 4))
     ax = fig.add_subplot()
@@ -109,4 +109,4 @@ def _bars(path: Path, labels: list[str], values: list[float], metric: str) -> No
     ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"final {metric}")
     ax.set_title(f"Sweep: final {metric} per job")
-    _save(fig, path)
+    save_figure(fig, path)

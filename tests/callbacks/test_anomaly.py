@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from minitrain.callbacks.anomaly import AnomalyCallback
-from minitrain.learner import DataLoaders, Learner
+from minitrain.learner import Learner
+from conftest import toy_fit
 
 
 class NaNGrad(torch.autograd.Function):
@@ -30,11 +30,7 @@ class Broken(nn.Linear):
 
 
 def fit(*callbacks) -> Learner:
-    batches = [(torch.randn(4, 4), torch.randint(0, 3, (4,)))]
-    learn = Learner(Broken(4, 3), DataLoaders(batches, batches), F.cross_entropy, 0.1,
-                    list(callbacks))
-    learn.fit(1)
-    return learn
+    return toy_fit(*callbacks, model=Broken(4, 3), train_sizes=(4,), task=None)
 
 
 def test_anomaly_mode_fails_at_the_backward_op_that_returned_nan():

@@ -6,24 +6,16 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from minitrain.callbacks import CheckpointCallback, MetricsCallback
 from minitrain.errors import ResumeError
-from minitrain.learner import DataLoaders, Learner
-from minitrain.tasks import TASKS
+from minitrain.learner import Learner
+from conftest import toy_fit
 
 
 def fit(run_dir, classes: int, resume=None) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(4, 4, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(2)]
-    learn = Learner(nn.Linear(4, classes), DataLoaders(batches, batches), F.cross_entropy, 0.1,
-                    [MetricsCallback(), CheckpointCallback(resume=resume)], task=TASKS["classification"],
-                    run_dir=run_dir)
-    learn.fit(1)
-    return learn
+    return toy_fit(MetricsCallback(), CheckpointCallback(resume=resume), model=nn.Linear(4, classes), run_dir=run_dir)
 
 
 def test_a_checkpoint_of_another_model_is_refused_naming_the_weights_that_differ(tmp_path):

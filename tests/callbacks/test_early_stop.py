@@ -6,13 +6,11 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from minitrain.callbacks import CheckpointCallback, MetricsCallback, SummaryCallback
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
-from minitrain.tasks import TASKS
-from minitrain.learner import Callback, DataLoaders, Learner
+from minitrain.learner import Callback, Learner
+from conftest import toy_fit
 
 
 class Scripted(Callback):
@@ -29,15 +27,9 @@ class Scripted(Callback):
 
 
 def fit(run_dir, accuracies, patience, epochs=None, resume=None) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(4, 4, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(2)]
-    torch.manual_seed(0)
-    callbacks = [MetricsCallback(), Scripted(accuracies), SummaryCallback("toy", "linear"),
-                 CheckpointCallback(resume=resume), EarlyStoppingCallback(patience)]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(batches, batches), F.cross_entropy, 0.1,
-                    callbacks, task=TASKS["classification"], run_dir=run_dir)
-    learn.fit(epochs or len(accuracies))
-    return learn
+    return toy_fit(MetricsCallback(), Scripted(accuracies), SummaryCallback("toy", "linear"),
+                   CheckpointCallback(resume=resume), EarlyStoppingCallback(patience),
+                   epochs=epochs or len(accuracies), run_dir=run_dir)
 
 
 @pytest.mark.parametrize("accuracies, patience, stopped", [
@@ -70,10 +62,10 @@ def test_a_resumed_run_stops_where_an_unbroken_one_would(tmp_path):
 def test_the_patience_comes_from_the_trainer_config_and_must_be_positive(compose_config):
     from minitrain.errors import ConfigError
     from minitrain.checks import check_config
-    from minitrain.build import CALLBACK_GROUPS
+    from minitrain.build import CALLBACK_GROUPS, RunContext
 
     def recipe_callbacks(cfg):  # the group of build_callbacks that early stopping comes from
-        return CALLBACK_GROUPS["early_stop"](cfg, torch.device("cpu"))
+        return CALLBACK_GROUPS["early_stop"](cfg, RunContext(torch.device("cpu")))
 
     assert not [cb for cb in recipe_callbacks(compose_config("model=mlp")) if isinstance(cb, EarlyStoppingCallback)]
     cfg = compose_config("model=autoencoder", "trainer.early_stop_patience=3")

@@ -6,16 +6,13 @@ import csv
 import json
 
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from minitrain.callbacks import CSVLoggerCallback, MetricsCallback, SummaryCallback
 from minitrain.callbacks.files import status_of
 from minitrain.errors import DivergedError
-from minitrain.learner import Callback, CancelEpochException, CancelFitException, DataLoaders, Learner
+from minitrain.learner import Callback, CancelEpochException, CancelFitException, Learner
 from minitrain.metrics import Accuracy
-from minitrain.tasks import TASKS
+from conftest import toy_fit
 
 
 class StopAt(Callback):
@@ -30,14 +27,8 @@ class StopAt(Callback):
 
 
 def fit(run_dir, n_epochs: int, *extra: Callback) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    make = lambda: [(torch.randn(4, 4, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(2)]  # noqa: E731
-    torch.manual_seed(0)
-    callbacks = [MetricsCallback({"accuracy": Accuracy}), CSVLoggerCallback(), SummaryCallback("toy", "linear"), *extra]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(make(), make()), F.cross_entropy, 0.1,
-                    callbacks, task=TASKS["classification"], run_dir=run_dir)
-    learn.fit(n_epochs)
-    return learn
+    return toy_fit(MetricsCallback({"accuracy": Accuracy}), CSVLoggerCallback(), SummaryCallback("toy", "linear"),
+                   *extra, epochs=n_epochs, run_dir=run_dir, valid_sizes=(4, 4))
 
 
 def read_rows(path):

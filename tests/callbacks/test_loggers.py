@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from minitrain.learner import DataLoaders, Learner
+from minitrain.learner import Learner
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 mlflow = pytest.importorskip("mlflow")
 
 from minitrain.callbacks import MetricsCallback  # noqa: E402
 from minitrain.callbacks.loggers import MLflowLogger, TensorBoardLogger, flatten  # noqa: E402
+from conftest import toy_fit
 
 MISSING_MLFLOW = 'raise ImportError("No module named mlflow")\n'  # what Python says when it is not installed
 
@@ -107,23 +105,18 @@ def test_a_missing_extra_is_one_line_naming_the_pip_command(runs):
     assert not (cwd / "run" / "metrics.csv").exists()  # stopped before training
 
 
-def toy_fit(run_dir, *callbacks, epochs: int = 2) -> Learner:
-    g = torch.Generator().manual_seed(0)
-    batches = [(torch.randn(4, 4, generator=g), torch.randint(0, 3, (4,), generator=g)) for _ in range(3)]
-    learn = Learner(nn.Linear(4, 3), DataLoaders(batches, batches), F.cross_entropy, 0.1,
-                    [MetricsCallback(), *callbacks], run_dir=run_dir)
-    learn.fit(epochs)
-    return learn
+def fit(run_dir, *callbacks, epochs: int = 2) -> Learner:
+    return toy_fit(MetricsCallback(), *callbacks, epochs=epochs, run_dir=run_dir, train_sizes=(4, 4, 4), task=None)
 
 
 def test_only_the_process_with_a_run_directory_logs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where the default MLflow store would go
-    toy_fit(None, TensorBoardLogger(), MLflowLogger())  # a rank other than 0: run_dir is None
+    fit(None, TensorBoardLogger(), MLflowLogger())  # a rank other than 0: run_dir is None
     assert list(tmp_path.rglob("*")) == []
 
 
 def test_a_learner_outside_the_cli_logs_to_tensorboard_without_a_config(tmp_path):
-    toy_fit(tmp_path, TensorBoardLogger(subdir="tb"), epochs=3)
+    fit(tmp_path, TensorBoardLogger(subdir="tb"), epochs=3)
     events = accumulate(tmp_path / "tb")
     assert [e.step for e in events.Scalars("epoch/train_loss")] == [1, 2, 3]
     assert len(events.Scalars("batch/train_loss")) == 9

@@ -13,16 +13,18 @@ def history(run_dir, fakes) -> dict[int, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def evals(trained_runs, run_cli_many, tmp_path_factory, dataset_dirs):
-    """eval on the classifier's best and last checkpoints, on the training split, on another copy of the data,
-    and on the autoencoder: {name: (out folder, completed process)}."""
+def evals(trained_runs, run_cli_many, tmp_path_factory, fakes, fake_data):
+    """eval on the classifier's best and last checkpoints, on the training split, on another copy of the data
+    (parquet, naming the classes as the run's IDX copy did), and on the autoencoder:
+    {name: (out folder, completed process)}."""
     base = tmp_path_factory.mktemp("eval")
+    other_copy = fakes.write_parquet(base / "fashion_parquet", fake_data, names=fakes.fashion_names)
     clf, ae = trained_runs["classifier"], trained_runs["autoencoder"]
     jobs = {
         "best": [f"run={clf}", f"out={base / 'best'}"],
         "last": [f"run={clf}", "checkpoint=last", f"out={base / 'last'}"],
         "train": [f"run={clf}", "split=train", f"out={base / 'train'}"],
-        "other_copy": [f"run={clf}", f"dataset.path={dataset_dirs['parquet']}", f"out={base / 'other_copy'}"],
+        "other_copy": [f"run={clf}", f"dataset.path={other_copy}", f"out={base / 'other_copy'}"],
         "autoencoder": [f"run={ae}"],
     }
     done = run_cli_many({name: (base / f"cwd_{name}", ["eval", *args], {}) for name, args in jobs.items()})

@@ -264,19 +264,18 @@ def test_a_missing_split_reads_well_and_suggests_the_split_there_is(tmp_path, fa
 
 def test_the_users_own_data_is_named_after_its_folder_never_after_a_built_in_dataset(tmp_path, fakes, fake_data,
                                                                                       cache_dir, compose_config):
-    from minitrain.data import fill_from_data
+    from minitrain.data import shaped_config
 
     root = fakes.write_hub_parquet(tmp_path / "mnist", fake_data)  # the user called their folder mnist
     cfg = compose_config("dataset=hub", f"dataset.path={root}")
     data = load_image_data(cfg.dataset)
-    fill_from_data(cfg.dataset, data)
-    assert cfg.dataset.name == "parquet-mnist"
+    assert shaped_config(cfg, data).dataset.name == "parquet-mnist"
     (cache_file,) = cache_dir.glob("*.pt")
     assert cache_file.name.startswith("parquet-mnist-train-test-")
 
 
 def test_the_models_shape_is_filled_in_from_the_data(tmp_path, fakes, colour, cache_dir, compose_config):
-    from minitrain.data import fill_from_data
+    from minitrain.data import shaped_config
     from minitrain.train import build_model
 
     root = fakes.write_folder(tmp_path / "pics", colour)
@@ -284,7 +283,7 @@ def test_the_models_shape_is_filled_in_from_the_data(tmp_path, fakes, colour, ca
         cfg = compose_config("dataset=folder", f"dataset.path={root}", f"model={model}")
         assert cfg.dataset.channels is None and cfg.dataset.num_classes is None
         data = load_image_data(cfg.dataset)
-        fill_from_data(cfg.dataset, data)
+        cfg = shaped_config(cfg, data)
         assert (cfg.model.in_channels, cfg.dataset.image_size, cfg.dataset.num_classes) == (3, 23, 10)
         out = build_model(cfg.model)(data.valid.images[:2].float() / 255)
         assert tuple(out.shape) == ((2, 3, 23, 23) if model == "autoencoder" else (2, 10))

@@ -1,4 +1,7 @@
-"""Write run files so that a crash or a kill never leaves a torn one behind."""
+"""Write files so that a crash, a kill or a full disk never leaves a torn one behind, and never through a link.
+
+Every file minitrain writes goes through `write_atomic`: a temporary file in the same folder, then a rename.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from minitrain.errors import WriteError
+from minitrain.errors import OutputError, WriteError
 
 
 def _umask() -> int:
@@ -28,8 +31,10 @@ def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
     """Write through a temporary file in the same folder, then rename: readers see the old file or the new one.
 
     A write that fails (a full disk, a permission) removes its temporary file and raises WriteError,
-    leaving the file it was to replace as it was.
+    leaving the file it was to replace as it was. A symbolic link where the file should be is refused
+    (OutputError): someone who planted it wants the write to land elsewhere.
     """
+    refuse_link(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
@@ -51,6 +56,13 @@ def write_atomic(path: Path, write: Callable[[IO], None], mode: str = "w") -> No
 
 
 TEMP_SUFFIX = ".tmp"
+
+
+def refuse_link(path: Path) -> None:
+    """An OutputError when `path` is a symbolic link: minitrain never writes through one."""
+    if path.is_symlink():
+        raise OutputError(f"{path} is a symbolic link; minitrain does not write through links (one planted in a "
+                          "run directory would send the write elsewhere). Remove the link, or write somewhere else.")
 
 
 # How torch.save's C++ zip writer reports a short write: it drops the OS error (ENOSPC) on the way

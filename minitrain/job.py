@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from minitrain.errors import MinitrainError, print_error
+from minitrain.atomic import write_json
+from minitrain.errors import Exit, MinitrainError, print_error
 from minitrain.interrupts import Terminated, graceful_interrupts
-from minitrain.reports.files import write_json
-from minitrain.resume import resume_command
+from minitrain.rundir import SUMMARY, checkpoint_path, read_summary, resume_command
 from minitrain.threads import share_cores
+from minitrain.train import train
 
 log = logging.getLogger("minitrain")
 file_log = logging.getLogger("minitrain.file")
@@ -28,8 +29,6 @@ def run_job(cfg: DictConfig) -> dict:
     A single run that fails exits non-zero with a one-paragraph message. In a multirun the failure
     is recorded in the job's summary.json and the sweep goes on with the next job.
     """
-    from minitrain.train import train  # torch is imported only once a job really runs
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -42,8 +41,8 @@ def run_job(cfg: DictConfig) -> dict:
         from rich.console import Console
         from rich.text import Text
 
-        if (run_dir / "checkpoints" / "last.pt").is_file():
-            done = (_read_summary(run_dir) or {}).get("epochs_completed", 0)
+        if checkpoint_path(run_dir).is_file():
+            done = (read_summary(run_dir) or {}).get("epochs_completed", 0)
             said = (f"after {done} complete epoch(s); metrics and the last checkpoint are saved.\n"
                     f"Resume with: {resume_command(run_dir)}")
         else:
@@ -51,16 +50,20 @@ def run_job(cfg: DictConfig) -> dict:
         Console(stderr=True, highlight=False).print(Text.assemble(("Interrupted", "bold yellow"), " ", said),
                                                     soft_wrap=True)
         file_log.warning("Interrupted %s", " ".join(said.split()))
-        sys.exit(143 if isinstance(e, Terminated) else 130)
+        raise Exit(143 if isinstance(e, Terminated) else 130) from None
     except MinitrainError as e:
         return _failed(run_dir, e, in_sweep, exit_code=e.exit_code, resumed=bool(cfg.resume))
     except Exception as e:
-        if not in_sweep or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise  # a bug, not a user error: Hydra shows the traceback
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        if not in_sweep:  # a bug, not a user error: its traceback, as Hydra would show it, and exit 1
+            traceback.print_exc()
+            print("Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.", file=sys.stderr)
+            raise Exit(1) from None
         log.exception("Job %s failed", hydra_cfg.job.num)
         return _failed(run_dir, e, in_sweep, exit_code=1, resumed=bool(cfg.resume))
     log.info("Run directory: %s", run_dir)
-    return _read_summary(run_dir) or {}
+    return read_summary(run_dir) or {}
 
 
 def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int, resumed: bool = False) -> dict:
@@ -71,19 +74,12 @@ def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int,
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
     message = str(error) if isinstance(error, MinitrainError) else f"{type(error).__name__}: {error}"
-    summary = _read_summary(run_dir) or {}
+    summary = read_summary(run_dir) or {}
     if summary.get("status") in (None, "completed") and not resumed:
         summary = {**summary, "status": "failed", "error": message}
-        write_json(run_dir / "summary.json", summary)
+        write_json(run_dir / SUMMARY, summary)
     file_log.error(message)
     print_error(message)
     if not in_sweep:
-        sys.exit(exit_code)
+        raise Exit(exit_code)
     return summary
-
-
-def _read_summary(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return None

@@ -1,8 +1,11 @@
-"""`load_run`: a trained run as a Python object that predicts on images, from its checkpoint alone."""
+"""`load_run`: a trained run as a Python object that predicts on images, from its checkpoint alone.
+
+The checkpoint is read as untrusted data (minitrain.checkpoint), and a batch goes through the model by the
+same code as the run's validation pass (minitrain.forward): eval and predict measure what validation measured.
+"""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,21 +15,20 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from minitrain.build import build_model
+from minitrain import checkpoint, forward
+from minitrain.checkpoint import read_described
 from minitrain.data.loaders import BatchDataset
 from minitrain.data.pixels import Stats
 from minitrain.data.sources import Split
 from minitrain.device import resolve_device
-from minitrain.errors import ConfigError
-from minitrain.resume import state_dict_mismatch
-from minitrain.runs import RunError, checkpoint_file, find_run, read_checkpoint
-
+from minitrain.errors import CheckpointError, ConfigError, RunError
+from minitrain.rundir import checkpoint_file, find_run
 
 
 class Run:
     """A checkpoint made usable: `.model` (eval mode, on `.device`), `.classes`, `.config`, `.predict(images)`."""
 
-    def __init__(self, state: dict[str, Any], device: torch.device, source: Path) -> None:
+    def __init__(self, state: dict[str, Any], device: torch.device, source: Path, trust: bool = False) -> None:
         info = state["describe"]
         self.checkpoint, self.device, self.info = source, device, info
         self.config: DictConfig = OmegaConf.create(info["config"])
@@ -34,14 +36,18 @@ class Run:
         self.task: str = info["task"]
         self.epoch: int = int(state["epoch"])  # epochs trained when the checkpoint was written
         self.history: list[dict] = list(state.get("history", []))
-        self.model = build_model(self.config.model)
-        if mismatch := state_dict_mismatch(self.model.state_dict(), state["model"]):
-            raise RunError(f"The checkpoint {source} does not fit the model its config describes ({mismatch}).")
+        self.model = checkpoint.build_model(info, source, trust)
+        if mismatch := checkpoint.state_dict_mismatch(self.model.state_dict(), state["model"]):
+            raise CheckpointError(f"The checkpoint {source} does not fit the model its config describes ({mismatch}).")
         self.model.load_state_dict(state["model"])
-        trainer = self.config.trainer
+        trainer = self.config.get("trainer") or {}
         self.channels_last = bool(trainer.get("channels_last", False))
         self.tta_flip = bool(trainer.get("tta_flip", False))
-        self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(trainer.get("precision")))
+        try:
+            self.autocast = forward.autocast_dtype(str(trainer.get("precision", "fp32")))
+        except ValueError:
+            raise CheckpointError(f"The checkpoint {source} is unusable: describe.config.trainer.precision is "
+                                  f"{trainer.get('precision')!r}, not fp32, bf16 or fp16.") from None
         normalize = info["input"].get("normalize")
         self.stats = Stats(torch.tensor(normalize["mean"]), torch.tensor(normalize["std"])) if normalize else None
         self.model.to(device).eval()
@@ -61,16 +67,12 @@ class Run:
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's output for a float batch, computed as the run's validation pass computed it."""
-        x = x.to(self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        with autocast:
+        """The model's output for a float batch, computed by the run's validation pass's own steps."""
+        x = forward.to_device(x, self.device, self.channels_last)
+        with forward.autocast(self.device, self.autocast):
             out = self.model(x)
             if self.tta_flip:  # the run validated on the mean over each image and its mirror image
-                mirrored = self.model(x.flip(-1))
-                out = (out + (mirrored.flip(-1) if self.task == "reconstruction" else mirrored)) / 2
+                out = forward.flip_tta(self.model, x, out, self.task == "reconstruction")
         return out.float()
 
     def to_stored(self, images) -> torch.Tensor:
@@ -86,16 +88,19 @@ class Run:
         return out.softmax(dim=1) if self.task == "classification" else out
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Run:
-    """The run in `run_dir` with the weights of `checkpoint` (best, last or a .pt path), on `device`."""
+def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto", trust: bool = False) -> Run:
+    """The run in `run_dir` with the weights of `checkpoint` (best, last or a .pt path), on `device`.
+
+    The checkpoint is data: its model is built only from minitrain's own classes, unless `trust` lets it import
+    the user's own model class its config names (only for runs whose source you trust)."""
     folder = find_run(run_dir)
     path = checkpoint_file(folder, checkpoint)
-    state = read_checkpoint(path)
+    state = read_described(path)
     try:
         where = resolve_device(str(device))
     except ConfigError as e:
         raise RunError(str(e)) from None
-    return Run(state, where, path)
+    return Run(state, where, path, trust)
 
 
 def as_list(images, info: dict[str, Any]) -> list:

@@ -1,4 +1,4 @@
-"""eval's numbers and files: run a checkpoint over a split, batch by batch as the run validated, and report."""
+"""What `minitrain eval` measures and writes: a checkpoint run over a split, batch by batch as the run validated."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from minitrain.callbacks.images import shown
+from minitrain.atomic import write_json
+from minitrain.data.loaders import valid_batch_size
 from minitrain.data.sources import Split
-from minitrain.reports.figures import reconstruction_grid
-from minitrain.reports.files import write_json
+from minitrain.errors import CheckpointError
+from minitrain.metrics import per_image_mse, psnr
+from minitrain.reports.figures import reconstruction_grid, shown
 from minitrain.reports.interpret import confusion_matrix_figure, top_losses_figure
 from minitrain.tasks import TASKS, build_loss
 
@@ -22,8 +24,7 @@ def outputs(loaded, split: Split) -> tuple[torch.Tensor, float]:
 
     Batches are the run's validation batches (same size, same order), so every number repeats the run's.
     """
-    loader = loaded.config.loader
-    batch_size = loader.valid_batch_size or 2 * loader.batch_size
+    batch_size = run_batch_size(loaded)
     task = TASKS[loaded.task]
     loss_func = build_loss(task, loaded.config.trainer.get("label_smoothing", 0.0))
     outs, total = [], 0.0
@@ -33,6 +34,16 @@ def outputs(loaded, split: Split) -> tuple[torch.Tensor, float]:
         total += float(loss_func(out, target)) * len(x)
         outs.append(out.cpu())
     return torch.cat(outs), total / max(1, len(split.labels))
+
+
+def run_batch_size(loaded) -> int:
+    """The run's validation batch size, from its checkpoint's config (checked: it is read from a file)."""
+    loader = loaded.config.get("loader") or {}
+    size = valid_batch_size(loader) if isinstance(loader.get("batch_size"), int) else None
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= 1 << 16:
+        raise CheckpointError(f"The checkpoint {loaded.checkpoint} is unusable: describe.config.loader gives no "
+                              f"batch size of 1 to {1 << 16} ({size!r}).")
+    return size
 
 
 def stats(values: torch.Tensor) -> dict[str, float]:
@@ -49,11 +60,11 @@ def measure(loaded, split: Split, classes: list[str], prefix: str = "valid") -> 
     out, loss = outputs(loaded, split)
     if loaded.task == "reconstruction":
         x = torch.cat(list(loaded.batches(split.images, 1024)))
-        mse = (out - x).pow(2).flatten(1).mean(dim=1)
-        psnr = -10 * torch.log10(mse.clamp_min(1e-10))
+        mse = per_image_mse(out, x)
+        db = psnr(mse)
         return {"task": "reconstruction", "images": len(mse), f"{prefix}_loss": loss,
-                f"{prefix}_psnr": float(psnr.sum()) / len(psnr),
-                "per_image": {"mse": stats(mse), "psnr": stats(psnr)}, "_mse": mse, "_out": out}
+                f"{prefix}_psnr": float(db.sum()) / len(db),
+                "per_image": {"mse": stats(mse), "psnr": stats(db)}, "_mse": mse, "_out": out}
     labels = split.labels.long()
     preds = out.argmax(dim=1)
     n = len(classes)
@@ -77,32 +88,46 @@ def most_wrong(out: torch.Tensor, labels: torch.Tensor, k: int) -> list[dict[str
              "probability": float(probs[i].max()), "loss": float(losses[i])} for i in order]
 
 
+MATRIX_FIGURE_CLASSES = 50  # above this many classes confusion_matrix.png is left out: its cells would not show
+
+
 def write_report(out: Path, report: dict[str, Any], loaded, split: Split, top: int) -> None:
-    """eval.json and the figures into `out` (the report's private `_` entries are used here, not saved)."""
+    """eval.json first, then the figures, into `out` (the report's private `_` entries are used, not saved)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "top_losses.png").unlink(missing_ok=True)  # a figure from an earlier eval would mislead
+    (out / "confusion_matrix.png").unlink(missing_ok=True)
     if report["task"] == "classification":
-        classification_figures(out, report, split, top)
+        classes = report["confusion_matrix"]["classes"]
+        worst = most_wrong(report["_out"], split.labels, top)
+        report["top_losses"] = [{**w, "prediction": classes[w["prediction"]], "true": classes[w["true"]]}
+                                for w in worst]
+        report["figures"] = (["confusion_matrix.png"] if len(classes) <= MATRIX_FIGURE_CLASSES else []) + \
+            (["top_losses.png"] if worst else [])
     else:
         order = report["_mse"].argsort(descending=True)[:top]
         report["top_losses"] = [{"index": int(i), "mse": float(report["_mse"][i])} for i in order]
-        if len(order):
-            x = torch.cat(list(loaded.batches(split.images[order], 1024)))
-            reconstruction_grid(out / "top_losses.png", shown(x), shown(report["_out"][order]),
-                                title="Worst reconstructions (highest MSE): originals above reconstructions")
+        report["figures"] = ["top_losses.png"] if len(order) else []
     write_json(out / "eval.json", {k: v for k, v in report.items() if not k.startswith("_")})
+    if report["task"] == "classification":
+        classification_figures(out, report, split)
+    elif report["top_losses"]:
+        order = torch.tensor([w["index"] for w in report["top_losses"]])
+        x = torch.cat(list(loaded.batches(split.images[order], 1024)))
+        reconstruction_grid(out / "top_losses.png", shown(x), shown(report["_out"][order]),
+                            title="Worst reconstructions (highest MSE): originals above reconstructions")
 
 
-def classification_figures(out: Path, report: dict[str, Any], split: Split, top: int) -> None:
-    """confusion_matrix.png, and top_losses.png with the `top` most confidently wrong images (listed in the report)."""
+def classification_figures(out: Path, report: dict[str, Any], split: Split) -> None:
+    """confusion_matrix.png (up to MATRIX_FIGURE_CLASSES classes), and top_losses.png with the report's most
+    confidently wrong images."""
     classes = report["confusion_matrix"]["classes"]
-    worst = most_wrong(report["_out"], split.labels, top)
-    report["top_losses"] = [{**w, "prediction": classes[w["prediction"]], "true": classes[w["true"]]} for w in worst]
-    accuracy = report[f"{report['split']}_accuracy"]
-    confusion_matrix_figure(out / "confusion_matrix.png", np.array(report["confusion_matrix"]["counts"]), classes,
-                            title=f"{report['split']} split, epoch {report['epoch']}: accuracy {accuracy:.2%}")
+    if "confusion_matrix.png" in report["figures"]:
+        accuracy = report[f"{report['split']}_accuracy"]
+        confusion_matrix_figure(out / "confusion_matrix.png", np.array(report["confusion_matrix"]["counts"]), classes,
+                                title=f"{report['split']} split, epoch {report['epoch']}: accuracy {accuracy:.2%}")
+    worst = report["top_losses"]
     if worst:
-        titles = [f"{w['prediction']} ({w['probability']:.2f})\ntrue: {w['true']}" for w in report["top_losses"]]
+        titles = [f"{w['prediction']} ({w['probability']:.2f})\ntrue: {w['true']}" for w in worst]
         top_losses_figure(out / "top_losses.png", shown(split.images[[w["index"] for w in worst]]), titles)
 
 
@@ -129,9 +154,12 @@ def print_report(report: dict[str, Any], out: Path) -> None:
     else:
         s = report["per_image"]["mse"]
         console.print(f"Per-image MSE: mean {s['mean']:.5f}, median {s['median']:.5f}, worst {s['max']:.5f}")
-    files = ["eval.json", *(["confusion_matrix.png"] if report["task"] == "classification" else []),
-             *(["top_losses.png"] if report["top_losses"] else [])]
+    files = ["eval.json", *report["figures"]]
     accuracy = report.get(f"{report['split']}_accuracy")
     none_wrong = "" if report["top_losses"] else (" (no image was classified wrongly: no top_losses.png)"
                                                   if accuracy == 1 else " (top_losses=0: no top_losses.png)")
-    console.print(f"Wrote {', '.join(files)} to {out}{none_wrong}", soft_wrap=True)
+    classes = len(report.get("confusion_matrix", {}).get("classes", []))
+    no_matrix = (f" (confusion_matrix.png left out: {classes} classes are more than its "
+                 f"{MATRIX_FIGURE_CLASSES} cells a side can show; eval.json has the counts)"
+                 if classes > MATRIX_FIGURE_CLASSES else "")
+    console.print(f"Wrote {', '.join(files)} to {out}{none_wrong}{no_matrix}", soft_wrap=True)

@@ -1,0 +1,33 @@
+"""The command line's Hydra overrides (`key=value`, `+key=value`, `~key`), read and written in one place.
+
+Light (no Hydra, no torch): the CLI rewrites its arguments with these before Hydra parses them.
+"""
+
+from __future__ import annotations
+
+
+def key_of(override: str) -> str:
+    """The dotted key an override sets, adds or deletes: `+trainer.epochs=3` -> `trainer.epochs`."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def value_of(override: str) -> str | None:
+    """The value an override gives, unquoted (None for `~key` or a bare `key`)."""
+    if "=" not in override:
+        return None
+    return override.split("=", 1)[1].strip().strip("'\"")
+
+
+def with_key(argv: list[str], *keys: str) -> list[str]:
+    """The overrides among `argv` that set, add or delete one of `keys`."""
+    return [a for a in argv if key_of(a) in keys]
+
+
+def without_key(argv: list[str], *keys: str) -> list[str]:
+    """`argv` less the overrides of `keys`."""
+    return [a for a in argv if key_of(a) not in keys]
+
+
+def quoted(value: str) -> str:
+    """A value Hydra's override parser reads back as exactly this string (spaces, commas, brackets and all)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
