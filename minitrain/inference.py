@@ -25,6 +25,9 @@ from minitrain.errors import CheckpointError, ConfigError, RunError
 from minitrain.rundir import checkpoint_file, find_run
 
 
+MAX_DRAFT_SIDE = 1024  # a JPEG is decoded at the smallest scale that still has this many pixels a side
+
+
 class Run:
     """A checkpoint made usable: `.model` (eval mode, on `.device`), `.classes`, `.config`, `.predict(images)`."""
 
@@ -144,6 +147,7 @@ def open_image(path: Path) -> Image.Image:
     """An image file, decoded; a RunError naming the file if it is not an image PIL can read."""
     try:
         with Image.open(path) as image:
+            image.draft(None, (MAX_DRAFT_SIDE, MAX_DRAFT_SIDE))  # a JPEG decodes at a reduced scale: less memory
             image.load()
             return image
     except (OSError, ValueError, Image.DecompressionBombError) as e:

@@ -341,3 +341,13 @@ def test_exported_weights_rebuild_the_model_from_model_json_without_unpickling(t
     x = torch.rand(3, 1, 28, 28)
     expected = load_run(trained_runs["classifier"], device="cpu").model(x)
     assert torch.allclose(model.eval()(x), expected, atol=1e-6)
+
+
+def test_a_large_photo_is_decoded_at_a_reduced_scale_for_predict(tmp_path):
+    from PIL import Image
+
+    from minitrain.inference import open_image
+
+    Image.new("RGB", (4000, 3000), (200, 30, 30)).save(tmp_path / "photo.jpg", quality=80)
+    image = open_image(tmp_path / "photo.jpg")  # 12 megapixels, 36 MB decoded in full
+    assert image.size == (2000, 1500) and image.getpixel((10, 10))[0] > 150

@@ -89,9 +89,10 @@ def read_inputs(inputs: Path, loaded):
         files = image_files(inputs)
         if not files:
             return dataset_inputs(inputs, loaded)
-    images = loaded.to_stored([open_image(f) for f in files])
+    # each photo is shrunk to the trained size as soon as it is decoded: only one full-size image is held at a time
+    images = torch.cat([loaded.to_stored(open_image(f)) for f in files])
     base = inputs.parent if inputs.is_file() else inputs
-    return [str(f.relative_to(base)) for f in files], torch.as_tensor(images)
+    return [str(f.relative_to(base)) for f in files], images
 
 
 def dataset_inputs(folder: Path, loaded):
