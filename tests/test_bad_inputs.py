@@ -331,6 +331,9 @@ BAD_INPUTS: dict[str, Case] = {
                                ("Cannot write the output directory", "hydra.run.dir"), then=no_cache),
     "sweep-dir-unwritable": Case(lambda i: ["-m", f"hydra.sweep.dir={a_file(i) / 'sweep'}"],
                                  ("Cannot write the output directory", "hydra.sweep.dir")),
+    "fresh-run-into-a-finished-run": Case(lambda i: [f"hydra.run.dir={i.copy_of_done_run()}"],
+                                          ("already holds a run", "minitrain resume="), resumes=True),
+    "override-of-100-kb": Case(["+trainer.note=" + "x" * 100_000], ("characters long", "at most 4096")),
     "log-file-planted-as-a-link": Case(planted_log_link, ("minitrain.log is a symbolic link",), then=log_target_untouched),
     # A user's callback that raises minitrain's error: reported as itself, with what was written kept
     "callback-error-mid-run": Case(["trainer.epochs=2", "+callbacks.refuse._target_=failing_callbacks.RefuseSecondEpoch"],
