@@ -36,8 +36,6 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"optimizer.lr={lr} must be a positive number, e.g. optimizer.lr=0.1")
     if not 0 <= cfg.seed < 2**64:
         problems.append(f"seed={cfg.seed} must be between 0 and 2**64 - 1 (torch's generators take 64 bits)")
-    if cfg.trainer.precision not in ("fp32", "bf16", "fp16"):  # minitrain.build.PRECISION's keys
-        problems.append(f"trainer.precision={cfg.trainer.precision} must be fp32, bf16 or fp16")
     if str(cfg.loader.on_device).lower() not in ("auto", "true", "false"):
         problems.append(f"loader.on_device={cfg.loader.on_device} must be auto, true or false")
     most_workers = max(4, 2 * (os.cpu_count() or 1))
