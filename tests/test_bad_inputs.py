@@ -308,6 +308,8 @@ BAD_INPUTS: dict[str, Case] = {
     "dataset-path-missing": Case(lambda i: [f"dataset.path={i.tmp / 'no' / 'such' / 'folder'}"], ("no/such/folder", "does not exist")),
     "dataset-path-not-utf8": Case([f"dataset.path={NON_UTF8}"], ("not UTF-8",)),
     "dataset-path-empty": Case(lambda i: (i.folder().mkdir(), [f"dataset.path={i.folder()}"])[1], ("is not a dataset", "It is empty")),
+    "dataset-path-empty-string": Case(lambda i: ["dataset.path=", f"dataset.system_path={i.good}"],
+                                      ("dataset.path is empty", "dataset.path=DIR", "dataset.path=null"), then=no_cache),
     "dataset-path-is-a-file": Case(lambda i: [f"dataset.path={a_file(i)}"], ("is a file", "folder")),
     "dataset-path-unreadable": Case(unreadable, ("permission denied",)),
     "unrelated-files": Case(unrelated_files, ("is not a dataset", "notes.txt", "holiday.jpg")),

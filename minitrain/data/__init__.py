@@ -50,6 +50,9 @@ def find_source(cfg) -> Source:
         raise DataError(f"dataset.channels={cfg.channels} must be 1 (grey), 3 (RGB) or null (from the data).")
     if cfg.image_size is not None and cfg.image_size < 1:
         raise DataError(f"dataset.image_size={cfg.image_size} must be a side in pixels, e.g. 32, or null (the images' own).")
+    if cfg.path is not None and not cfg.path.strip():  # '' is a path to nothing, not "no path": never the system copy
+        raise DataError(f"dataset.path is empty (dataset.path='{cfg.path}'): give the dataset's folder, "
+                        "dataset.path=DIR, or dataset.path=null to use the system copy or the hub.")
     source = _where(cfg)
     source.shape = Shape(cfg.channels, cfg.image_size)
     source.columns = Columns(cfg.image_column, cfg.label_column)
