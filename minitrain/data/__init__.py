@@ -132,7 +132,7 @@ def load_image_data(cfg) -> ImageData:
     except Exception as e:  # only the hub gets here: everything local raises DataError
         raise _not_found(cfg, e) from None
     cache_file = Path(cfg.cache_dir).expanduser() / f"{key}.pt"
-    decoded = load_cached(cache_file)
+    decoded = load_cached(cache_file, splits)
     if decoded is None or decoded.stats is None:
         log.info("Decoding %s from %s (once; later runs reuse %s)", name, source, cache_file)
         decoded = source.decode(splits)

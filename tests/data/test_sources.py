@@ -353,3 +353,33 @@ def test_hidden_folders_and_files_in_an_image_folder_are_not_classes_or_images(t
     (root / "train" / "class0" / "._00001.png").write_bytes(b"macOS resource fork, not an image")
     data = load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
     assert data.classes == fakes.class_names and len(data.train.labels) == 60
+
+
+def tamper_with_cache(cache_dir, change) -> None:
+    """Rewrite the one cache file in `cache_dir` with `change(blob)` applied: a cache that loads but is inconsistent."""
+    (cache_file,) = cache_dir.glob("*.pt")
+    blob = torch.load(cache_file, weights_only=True)
+    change(blob)
+    torch.save(blob, cache_file)
+
+
+@pytest.mark.parametrize("change", [
+    lambda blob: blob["splits"]["train"].update(labels=blob["splits"]["train"]["labels"][:-7]),
+    lambda blob: blob["splits"]["test"].update(images=blob["splits"]["test"]["images"].float()),
+    lambda blob: blob["splits"]["test"].update(images=blob["splits"]["test"]["images"][:, :, :5]),
+    lambda blob: blob["splits"].pop("test"),
+    lambda blob: blob.update(mean=torch.zeros(3)),
+    lambda blob: blob.update(classes=[1, 2]),
+], ids=["fewer-labels-than-images", "float-images", "splits-of-two-shapes", "a-split-missing", "stats-of-3-channels",
+        "classes-not-names"])
+def test_an_inconsistent_cache_file_is_stale_and_the_data_decoded_again(change, dataset_dirs, fake_data, cache_dir,
+                                                                         compose_config, caplog):
+    cfg = compose_config(f"dataset.path={dataset_dirs['idx']}")
+    load_image_data(cfg.dataset)
+    tamper_with_cache(cache_dir, change)
+    data = load_image_data(cfg.dataset)
+    np.testing.assert_array_equal(data.train.images[:, 0].numpy(), fake_data.train_images)
+    np.testing.assert_array_equal(data.train.labels.numpy(), fake_data.train_labels)
+    np.testing.assert_array_equal(data.valid.images[:, 0].numpy(), fake_data.test_images)
+    assert any("decoding again" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert load_image_data(cfg.dataset).train.labels.equal(data.train.labels)  # the rewritten cache is consistent
