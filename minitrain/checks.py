@@ -16,6 +16,7 @@ import os
 from omegaconf import DictConfig, OmegaConf
 
 from minitrain import distributed
+from minitrain.data import MAX_CLASSES
 from minitrain.errors import ConfigError
 from minitrain.search import metric_names
 
@@ -46,6 +47,9 @@ def check_config(cfg: DictConfig) -> None:
             f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
             f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
         )
+    if cfg.dataset.num_classes is not None and not 1 <= cfg.dataset.num_classes <= MAX_CLASSES:
+        problems.append(f"dataset.num_classes={cfg.dataset.num_classes} must be between 1 and {MAX_CLASSES} "
+                        "(or null: from the data)")
     problems += recipe_problems(cfg) + task_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
     built = {"model": cfg.model, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "augment": cfg.augment,
              **{f"{group}.{name}": node for group in ("callbacks", "logger")

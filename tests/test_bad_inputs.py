@@ -248,6 +248,22 @@ def null_labels(i: Inputs) -> list[str]:
                         image_features(lambda: __import__("datasets").Value("int64")))(i)
 
 
+def parquet_labels(first: int):
+    """Hub-layout parquet files of the hub config (no class names, no dataset.num_classes: the labels say how many
+    classes there are) whose first training label is `first`."""
+
+    def args(i: Inputs) -> list[str]:
+        return ["dataset=hub", *parquet_with(lambda im, lb: {"image": pngs(im, i.fakes), "label": [first, *lb[1:].tolist()]},
+                                             image_features(lambda: __import__("datasets").Value("int64")))(i)]
+
+    return args
+
+
+def null_image(i: Inputs) -> list[str]:
+    return parquet_with(lambda im, lb: {"image": [*pngs(im, i.fakes)[:5], None, *pngs(im, i.fakes)[6:]],
+                                        "label": lb.tolist()}, image_features(lambda: __import__("datasets").Value("int64")))(i)
+
+
 def no_image_column(i: Inputs) -> list[str]:
     return parquet_with(lambda im, lb: {"label": lb.tolist(), "brightness": im.sum(axis=(1, 2)).tolist()})(i)
 
@@ -326,6 +342,13 @@ BAD_INPUTS: dict[str, Case] = {
     "parquet-without-image-column": Case(no_image_column, ("has no image column", "label", "brightness")),
     "parquet-string-labels": Case(string_labels, ("holds string values", "integer class indices")),
     "parquet-null-labels": Case(null_labels, ("empty (null) labels",)),
+    "parquet-null-image": Case(null_image, ("Row 5 of the 'train' split", "'image' column is null", "remove the row")),
+    "parquet-label-of-a-billion": Case(parquet_labels(10**9), ("go up to 1000000000", "1000000001 classes",
+                                                               "Fix the labels", "dataset.num_classes")),
+    "labels-imply-more-classes-than-images": Case(parquet_labels(500), ("go up to 500", "501 classes", "60 images",
+                                                                        "dataset.num_classes")),
+    "num-classes-beyond-bound": Case(["dataset.num_classes=1000000000"], ("dataset.num_classes=1000000000",
+                                                                           "100000"), then=nothing_written),
     "no-copy-reachable": Case(lambda i: ["dataset.system_path=/nonexistent/fashion-mnist", "dataset.path=null"],
                               ("dataset.path", "/nonexistent/fashion-mnist", "zalando-datasets/fashion_mnist")),
     # Output folders

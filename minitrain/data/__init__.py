@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ImageData", "Split", "Stats", "build_loaders", "fill_from_data", "find_source", "load_image_data"]
 
 VALID_SPLITS = ("test", "validation", "valid", "val")  # tried in this order when dataset.valid_split is null
+MAX_CLASSES = 100_000  # more is a wrong label or setting (one label of 10**9 would build 10**9 class names)
 
 
 @dataclass
@@ -154,9 +155,25 @@ def load_image_data(cfg) -> ImageData:
     return data
 
 
+def _num_classes(data: ImageData, cfg) -> int:
+    """dataset.num_classes, else the number of class names, else the largest label + 1: refused (before anything is
+    built for that many classes) when the labels imply more classes than there are images, or than MAX_CLASSES."""
+    if cfg.num_classes or data.classes:
+        return cfg.num_classes or len(data.classes)
+    labelled = [(name, s.labels) for name, s in (("train", data.train), ("valid", data.valid)) if len(s.labels)]
+    if not labelled:
+        return 0
+    name, high = max(((name, int(y.max())) for name, y in labelled), key=lambda pair: pair[1])
+    images = len(data.train.labels) + len(data.valid.labels)
+    if high + 1 > min(images, MAX_CLASSES):
+        bound = f"the {images} images" if images < MAX_CLASSES else f"the {MAX_CLASSES} minitrain allows"
+        raise DataError(f"The {name} labels of {data.source} go up to {high}, which would make {high + 1} classes, "
+                        f"more than {bound}. Fix the labels, or set dataset.num_classes=N if there are N classes.")
+    return high + 1
+
+
 def _check(data: ImageData, cfg) -> None:
-    labelled = [s.labels for s in (data.train, data.valid) if len(s.labels)]
-    num_classes = cfg.num_classes or len(data.classes) or (max(int(y.max()) for y in labelled) + 1 if labelled else 0)
+    num_classes = _num_classes(data, cfg)
     for name, split in (("train", data.train), ("valid", data.valid)):
         if len(split.labels) == 0:
             raise DataError(f"The {name} split of {data.source} is empty.")

@@ -345,7 +345,7 @@ def decode_hf_split(ds, what: str, shape: Shape = Shape(), columns: Columns = Co
                         f"name the right one with dataset.{key}=NAME.")
     if isinstance(features[image_col], datasets.Image):
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
-    encoded = [item["bytes"] if item.get("bytes") is not None else Path(item["path"]) for item in ds[image_col]]
+    encoded = [_encoded(item, row, what, image_col) for row, item in enumerate(ds[image_col])]
     images = decode_images(encoded, shape, what)
     feature = features[label_col]
     dtype = getattr(feature, "dtype", "")
@@ -358,6 +358,21 @@ def decode_hf_split(ds, what: str, shape: Shape = Shape(), columns: Columns = Co
     labels = torch.as_tensor(np.asarray(values, dtype=np.int64))
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
     return Split(images, labels), names
+
+
+def _encoded(item, row: int, what: str, column: str) -> bytes | Path:
+    """One row's image as what decode_images reads: its encoded bytes, or the path of its file."""
+    if isinstance(item, bytes):  # a plain binary column, named with dataset.image_column
+        return item
+    if isinstance(item, dict) and item.get("bytes") is not None:
+        return item["bytes"]
+    if isinstance(item, dict) and item.get("path"):
+        return Path(item["path"])
+    if item is None or isinstance(item, dict):
+        raise DataError(f"Row {row} of {what} has no image (its '{column}' column is null); remove the row "
+                        "or give it an image.")
+    raise DataError(f"Row {row} of {what} holds a {type(item).__name__} in its '{column}' column, not an image "
+                    "(PNG or JPEG bytes); name the image column with dataset.image_column=NAME.")
 
 
 def local_source(root: Path, named_by: str) -> Source:
