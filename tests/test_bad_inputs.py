@@ -264,6 +264,12 @@ def null_image(i: Inputs) -> list[str]:
                                         "label": lb.tolist()}, image_features(lambda: __import__("datasets").Value("int64")))(i)
 
 
+def fifo_among_images(i: Inputs) -> list[str]:
+    root = i.fakes.write_folder(i.folder(), i.fakes.make_data(n_train=40, n_test=20))
+    os.mkfifo(root / "train" / i.fakes.class_names[0] / "waits-forever.png")
+    return ["dataset=folder", f"dataset.path={root}"]
+
+
 def no_image_column(i: Inputs) -> list[str]:
     return parquet_with(lambda im, lb: {"label": lb.tolist(), "brightness": im.sum(axis=(1, 2)).tolist()})(i)
 
@@ -339,6 +345,8 @@ BAD_INPUTS: dict[str, Case] = {
     "labels-out-of-range": Case(out_of_range, ("0 to 12", "outside 0..9", "dataset.num_classes")),
     "images-32x32": Case(lambda i: [f"dataset.path={i.fakes.write_idx(i.folder(), i.fakes.make_data(n_train=40, n_test=20, size=32))}"],
                          ("are 32x32 pixels", "dataset.image_size")),
+    "fifo-among-images": Case(fifo_among_images, ("waits-forever.png is a FIFO (named pipe), not a regular file",
+                                                  "remove it"), then=no_cache),
     "parquet-without-image-column": Case(no_image_column, ("has no image column", "label", "brightness")),
     "parquet-string-labels": Case(string_labels, ("holds string values", "integer class indices")),
     "parquet-null-labels": Case(null_labels, ("empty (null) labels",)),

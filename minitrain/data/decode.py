@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from minitrain import interrupts
+from minitrain.data.paths import regular_file
 from minitrain.errors import DataError
 from minitrain.threads import available_cores
 
@@ -60,7 +61,9 @@ def _open(item, index: int, what: str):
     from PIL import Image
 
     try:
-        return Image.open(item if isinstance(item, Path) else io.BytesIO(item))  # reads the header only
+        return Image.open(regular_file(item) if isinstance(item, Path) else io.BytesIO(item))  # reads the header only
+    except DataError:
+        raise
     except Exception as e:
         raise DataError(f"{_name(item, index)} of {what} cannot be read as an image ({e}); remove or replace it.") from None
 

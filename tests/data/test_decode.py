@@ -132,3 +132,12 @@ def test_predicting_converts_16_bit_and_transparent_images_as_training_did(tmp_p
     colour = {"channels": 3, "height": 16, "width": 16, "stored_shape": [3, 16, 16]}
     square = to_stored_array(Image.fromarray(shape_only_in_alpha(), mode="RGBA"), colour)
     assert (square[:, 4:12, 4:12] == 0).all() and (square[:, :4] == 255).all()
+
+
+def test_an_image_path_that_is_a_fifo_is_refused_instead_of_waited_on(tmp_path):
+    import os
+
+    fifo = tmp_path / "row-7.png"  # a parquet row's image may be a path instead of bytes
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="row-7.png is a FIFO"):
+        decode_images([fifo], Shape(1, 8), "rows")

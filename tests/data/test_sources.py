@@ -383,3 +383,41 @@ def test_an_inconsistent_cache_file_is_stale_and_the_data_decoded_again(change, 
     np.testing.assert_array_equal(data.valid.images[:, 0].numpy(), fake_data.test_images)
     assert any("decoding again" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert load_image_data(cfg.dataset).train.labels.equal(data.train.labels)  # the rewritten cache is consistent
+
+
+def make_fifo(path):
+    os.mkfifo(path)
+    return path
+
+
+def make_socket(path):
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()  # the socket file stays
+    return path
+
+
+@pytest.mark.parametrize("make, kind", [(make_fifo, "a FIFO"), (make_socket, "a socket"),
+                                        (lambda p: (p.symlink_to("/dev/zero"), p)[1], "a character device"),
+                                        (lambda p: (p.symlink_to(p.parent / "gone.png"), p)[1], "a link to nothing")])
+def test_an_image_that_is_no_regular_file_is_refused_before_it_is_opened(make, kind, tmp_path, fakes, colour,
+                                                                         cache_dir, compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    odd = make(root / "train" / fakes.class_names[0] / "zz-odd.png")
+    with pytest.raises(DataError, match=f"{re.escape(str(odd))} .*{kind}"):
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
+
+
+@pytest.mark.parametrize("fmt, name", [("idx", "train-labels-idx1-ubyte.gz"),
+                                       ("parquet", "fashion_mnist/train-00000-of-00001.parquet")])
+def test_a_dataset_file_that_is_a_fifo_is_refused_instead_of_waited_on(fmt, name, tmp_path, dataset_dirs, cache_dir,
+                                                                        compose_config):
+    import shutil
+
+    root = shutil.copytree(dataset_dirs[fmt], tmp_path / fmt)
+    (root / name).unlink()
+    make_fifo(root / name)
+    with pytest.raises(DataError, match="is a FIFO"):
+        load_image_data(compose_config(f"dataset.path={root}").dataset)
