@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -78,6 +79,15 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip(".") or "dataset"
 
 
+def cache_name(key: str, longest: int = 100) -> str:
+    """`key` as a cache file's name (without .pt): itself when short, else a readable prefix and a hash of the whole
+    key. File systems refuse names over 255 bytes, and write_atomic's temporary name adds about 30 to this one."""
+    name = safe_name(key)
+    if len(name) <= longest:
+        return name
+    return f"{name[: longest - 17]}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+
+
 def _not_found(cfg, error: Exception) -> DataError:
     system_fix = ("apt-get install dataset-fashion-mnist (Debian, Ubuntu)" if cfg.name == "fashion_mnist"
                   else f"put its IDX files in {cfg.system_path}")  # Debian packages Fashion-MNIST, not MNIST
@@ -126,8 +136,8 @@ def load_image_data(cfg) -> ImageData:
         splits = list(choose_splits(cfg, source))
         shape, columns = source.shape, source.columns
         shape_key = f"{shape.channels or 'auto'}x{shape.image_size or 'auto'}"
-        key = safe_name("-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)),
-                                  source.fingerprint()]))
+        key = cache_name("-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)),
+                                   source.fingerprint()]))
     except DataError:
         raise
     except Exception as e:  # only the hub gets here: everything local raises DataError

@@ -421,3 +421,21 @@ def test_a_dataset_file_that_is_a_fifo_is_refused_instead_of_waited_on(fmt, name
     make_fifo(root / name)
     with pytest.raises(DataError, match="is a FIFO"):
         load_image_data(compose_config(f"dataset.path={root}").dataset)
+
+
+def test_a_long_folder_name_gives_a_short_cache_file_name_that_is_still_found_again(tmp_path, fakes, colour, cache_dir,
+                                                                                  compose_config):
+    root = fakes.write_folder(tmp_path / ("a" * 235), colour)
+    cfg = compose_config("dataset=folder", f"dataset.path={root}")
+    first = load_image_data(cfg.dataset)
+    (cache_file,) = cache_dir.glob("*.pt")
+    assert len(cache_file.name) <= 128 and cache_file.name.startswith("folder-aaaa")
+    assert load_image_data(cfg.dataset).train.images.equal(first.train.images)
+    assert len(list(cache_dir.glob("*.pt"))) == 1
+
+
+def test_long_keys_that_share_a_prefix_get_different_cache_file_names():
+    from minitrain.data import cache_name
+
+    assert cache_name("x" * 300 + "1") != cache_name("x" * 300 + "2")
+    assert cache_name("fashion_mnist-train-test") == "fashion_mnist-train-test"
