@@ -270,6 +270,11 @@ def fifo_among_images(i: Inputs) -> list[str]:
     return ["dataset=folder", f"dataset.path={root}"]
 
 
+def crop_past_folder_images(i: Inputs) -> list[str]:
+    root = i.fakes.write_folder(i.folder(), i.fakes.make_data(n_train=40, n_test=20))
+    return ["dataset=folder", f"dataset.path={root}", "augment=flip_crop", "augment.crop_padding=40"]
+
+
 def no_image_column(i: Inputs) -> list[str]:
     return parquet_with(lambda im, lb: {"label": lb.tolist(), "brightness": im.sum(axis=(1, 2)).tolist()})(i)
 
@@ -325,6 +330,30 @@ BAD_INPUTS: dict[str, Case] = {
     "no-channels": Case(["model=cnn", "model.channels=[]"], ("model.channels=[] must be a non-empty list",)),
     "a-zero-width": Case(["model=cnn", "model.channels=[0,8]"], ("model.channels=[0, 8] must be a non-empty list",)),
     "zero-hidden": Case(["model.hidden=0"], ("model.hidden=0 must be at least 1",)),
+    "betas-outside-0-1": Case(["optimizer.betas=[2,2]"], ("optimizer.betas=[2.0, 2.0] must be two numbers in [0, 1)",
+                                                         "optimizer.betas=[0.9,0.999]"), then=nothing_written),
+    "negative-weight-decay": Case(["optimizer.weight_decay=-1"], ("optimizer.weight_decay=-1.0 must be 0 or more",
+                                                                  "e.g. optimizer.weight_decay=0.01"), then=nothing_written),
+    "negative-momentum": Case(["optimizer=sgd", "optimizer.momentum=-1"], ("optimizer.momentum=-1.0 must be 0 or more",
+                                                                          "e.g. optimizer.momentum=0.9"), then=nothing_written),
+    "negative-eps": Case(["optimizer.eps=-1"], ("optimizer.eps=-1.0 must be a positive number", "optimizer.eps=1e-08"),
+                         then=nothing_written),
+    "onecycle-pct-start-past-1": Case(["scheduler=onecycle", "scheduler.pct_start=2"],
+                                      ("scheduler.pct_start=2.0 must be between 0 and 1", "scheduler.pct_start=0.25"),
+                                      then=nothing_written),
+    "onecycle-zero-div-factors": Case(["scheduler.div_factor=0", "scheduler.final_div_factor=0"],
+                                      ("scheduler.div_factor=0.0 must be a positive number",
+                                       "scheduler.final_div_factor=0.0 must be a positive number",
+                                       "scheduler.final_div_factor=10000"), then=nothing_written),
+    "cosine-warmup-past-1": Case(["scheduler=cosine", "scheduler.warmup_pct=2"],
+                                 ("scheduler.warmup_pct=2.0 must be at least 0 and below 1", "scheduler.warmup_pct=0.05"),
+                                 then=nothing_written),
+    "crop-padding-past-the-image": Case(["augment=flip_crop", "augment.crop_padding=100"],
+                                        ("augment.crop_padding=100 must be smaller than the images' side",
+                                         "dataset.image_size=28", "augment.crop_padding=2"), then=nothing_written),
+    "crop-padding-past-the-images-of-a-folder": Case(crop_past_folder_images, ("augment.crop_padding=40 must be smaller "
+                                                                               "than the images' side (28 pixels)",
+                                                                               "augment.crop_padding=2")),
     "cuda-without-a-gpu": Case(["device=cuda"], ("device=cuda", "device=auto")),
     # Data that cannot be found or read
     "dataset-path-missing": Case(lambda i: [f"dataset.path={i.tmp / 'no' / 'such' / 'folder'}"], ("no/such/folder", "does not exist")),
