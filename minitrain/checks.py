@@ -16,10 +16,23 @@ import os
 from omegaconf import DictConfig, OmegaConf
 
 from minitrain import distributed
+from minitrain.data import MAX_CLASSES
 from minitrain.errors import ConfigError
 from minitrain.search import metric_names
 
 _SIZE_KEYS = ("hidden", "depth", "num_classes", "image_size", "in_channels")  # model keys that count something
+# Optimizer and scheduler keys that torch (or minitrain's schedules) take only in a range, wherever a config has them:
+# key: (whether a value is in it, the rule in words, a value that works)
+_RANGES = {
+    "optimizer.weight_decay": (lambda v: 0 <= v < math.inf, "must be 0 or more", "0.01"),
+    "optimizer.momentum": (lambda v: 0 <= v < math.inf, "must be 0 or more", "0.9"),
+    "optimizer.eps": (lambda v: 0 < v < math.inf, "must be a positive number", "1e-08"),
+    "scheduler.pct_start": (lambda v: 0 < v < 1, "must be between 0 and 1 (both excluded)", "0.25"),
+    "scheduler.div_factor": (lambda v: 0 < v < math.inf, "must be a positive number", "25"),
+    "scheduler.final_div_factor": (lambda v: 0 < v < math.inf, "must be a positive number", "10000"),
+    "scheduler.warmup_pct": (lambda v: 0 <= v < 1, "must be at least 0 and below 1", "0.05"),
+    "scheduler.eta_min_ratio": (lambda v: 0 <= v < math.inf, "must be 0 or more", "0.0"),
+}
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -44,7 +57,10 @@ def check_config(cfg: DictConfig) -> None:
             f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
             f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
         )
-    problems += recipe_problems(cfg) + task_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
+    if cfg.dataset.num_classes is not None and not 1 <= cfg.dataset.num_classes <= MAX_CLASSES:
+        problems.append(f"dataset.num_classes={cfg.dataset.num_classes} must be between 1 and {MAX_CLASSES} "
+                        "(or null: from the data)")
+    problems += recipe_problems(cfg) + range_problems(cfg) + task_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
     built = {"model": cfg.model, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "augment": cfg.augment,
              **{f"{group}.{name}": node for group in ("callbacks", "logger")
                 for name, node in cfg[group].items() if isinstance(node, DictConfig)}}
@@ -69,6 +85,10 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
                         "(or null: no clipping)")
     if cfg.augment.crop_padding < 0:
         problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
+    side = cfg.dataset.image_size  # when null, the data says it: AugmentCallback checks the padding at before_fit
+    if cfg.augment.get("_target_") and side and cfg.augment.crop_padding >= side:
+        problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be smaller than the images' side "
+                        f"(dataset.image_size={side}), e.g. augment.crop_padding=2")
     if not 0 <= cfg.augment.erase_p <= 1:
         problems.append(f"augment.erase_p={cfg.augment.erase_p} is a probability: between 0 and 1")
     for key in ("early_stop_patience", "limit_batches"):
@@ -81,6 +101,21 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
     if cfg.lr_find and distributed.current().distributed:
         problems.append("lr_find=true runs in one process (each rank would stop at its own batch): "
                         "start it without torchrun")
+    return problems
+
+
+def range_problems(cfg: DictConfig) -> list[str]:
+    """Optimizer and scheduler values outside the range torch takes (`optimizer.betas=[2,2]`, `scheduler.pct_start=2`):
+    each would end in a traceback when the optimizer or the schedule is built, or train on nonsense."""
+    problems = []
+    betas = cfg.optimizer.get("betas")
+    if betas is not None and (len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        problems.append(f"optimizer.betas={list(betas)} must be two numbers in [0, 1), e.g. optimizer.betas=[0.9,0.999]")
+    for key, (fits, rule, example) in _RANGES.items():
+        group, name = key.split(".")
+        value = cfg[group].get(name)  # a user's own optimizer or scheduler config may not have the key
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not fits(value):
+            problems.append(f"{key}={value} {rule}, e.g. {key}={example}")
     return problems
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from minitrain import checkpoint, forward
 from minitrain.checkpoint import read_described
+from minitrain.data.decode import to_mode
 from minitrain.data.loaders import BatchDataset
 from minitrain.data.pixels import Stats
 from minitrain.data.sources import Split
@@ -133,7 +134,7 @@ def to_stored_array(image, input_info: dict[str, Any]) -> np.ndarray:
             array = array.transpose(1, 2, 0)  # C x H x W -> H x W x C, the layout PIL reads
         image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
     channels, height, width = input_info["channels"], input_info["height"], input_info["width"]
-    image = image.convert("L" if channels == 1 else "RGB")
+    image = to_mode(image, "L" if channels == 1 else "RGB")
     if image.size != (width, height):
         # Squeezed to the size trained on: shrinking averages the pixels each new one covers, enlarging interpolates.
         image = image.resize((width, height), Image.Resampling.BOX if image.width >= width else Image.Resampling.BILINEAR)

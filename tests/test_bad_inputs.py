@@ -248,6 +248,33 @@ def null_labels(i: Inputs) -> list[str]:
                         image_features(lambda: __import__("datasets").Value("int64")))(i)
 
 
+def parquet_labels(first: int):
+    """Hub-layout parquet files of the hub config (no class names, no dataset.num_classes: the labels say how many
+    classes there are) whose first training label is `first`."""
+
+    def args(i: Inputs) -> list[str]:
+        return ["dataset=hub", *parquet_with(lambda im, lb: {"image": pngs(im, i.fakes), "label": [first, *lb[1:].tolist()]},
+                                             image_features(lambda: __import__("datasets").Value("int64")))(i)]
+
+    return args
+
+
+def null_image(i: Inputs) -> list[str]:
+    return parquet_with(lambda im, lb: {"image": [*pngs(im, i.fakes)[:5], None, *pngs(im, i.fakes)[6:]],
+                                        "label": lb.tolist()}, image_features(lambda: __import__("datasets").Value("int64")))(i)
+
+
+def fifo_among_images(i: Inputs) -> list[str]:
+    root = i.fakes.write_folder(i.folder(), i.fakes.make_data(n_train=40, n_test=20))
+    os.mkfifo(root / "train" / i.fakes.class_names[0] / "waits-forever.png")
+    return ["dataset=folder", f"dataset.path={root}"]
+
+
+def crop_past_folder_images(i: Inputs) -> list[str]:
+    root = i.fakes.write_folder(i.folder(), i.fakes.make_data(n_train=40, n_test=20))
+    return ["dataset=folder", f"dataset.path={root}", "augment=flip_crop", "augment.crop_padding=40"]
+
+
 def no_image_column(i: Inputs) -> list[str]:
     return parquet_with(lambda im, lb: {"label": lb.tolist(), "brightness": im.sum(axis=(1, 2)).tolist()})(i)
 
@@ -303,11 +330,37 @@ BAD_INPUTS: dict[str, Case] = {
     "no-channels": Case(["model=cnn", "model.channels=[]"], ("model.channels=[] must be a non-empty list",)),
     "a-zero-width": Case(["model=cnn", "model.channels=[0,8]"], ("model.channels=[0, 8] must be a non-empty list",)),
     "zero-hidden": Case(["model.hidden=0"], ("model.hidden=0 must be at least 1",)),
+    "betas-outside-0-1": Case(["optimizer.betas=[2,2]"], ("optimizer.betas=[2.0, 2.0] must be two numbers in [0, 1)",
+                                                         "optimizer.betas=[0.9,0.999]"), then=nothing_written),
+    "negative-weight-decay": Case(["optimizer.weight_decay=-1"], ("optimizer.weight_decay=-1.0 must be 0 or more",
+                                                                  "e.g. optimizer.weight_decay=0.01"), then=nothing_written),
+    "negative-momentum": Case(["optimizer=sgd", "optimizer.momentum=-1"], ("optimizer.momentum=-1.0 must be 0 or more",
+                                                                          "e.g. optimizer.momentum=0.9"), then=nothing_written),
+    "negative-eps": Case(["optimizer.eps=-1"], ("optimizer.eps=-1.0 must be a positive number", "optimizer.eps=1e-08"),
+                         then=nothing_written),
+    "onecycle-pct-start-past-1": Case(["scheduler=onecycle", "scheduler.pct_start=2"],
+                                      ("scheduler.pct_start=2.0 must be between 0 and 1", "scheduler.pct_start=0.25"),
+                                      then=nothing_written),
+    "onecycle-zero-div-factors": Case(["scheduler.div_factor=0", "scheduler.final_div_factor=0"],
+                                      ("scheduler.div_factor=0.0 must be a positive number",
+                                       "scheduler.final_div_factor=0.0 must be a positive number",
+                                       "scheduler.final_div_factor=10000"), then=nothing_written),
+    "cosine-warmup-past-1": Case(["scheduler=cosine", "scheduler.warmup_pct=2"],
+                                 ("scheduler.warmup_pct=2.0 must be at least 0 and below 1", "scheduler.warmup_pct=0.05"),
+                                 then=nothing_written),
+    "crop-padding-past-the-image": Case(["augment=flip_crop", "augment.crop_padding=100"],
+                                        ("augment.crop_padding=100 must be smaller than the images' side",
+                                         "dataset.image_size=28", "augment.crop_padding=2"), then=nothing_written),
+    "crop-padding-past-the-images-of-a-folder": Case(crop_past_folder_images, ("augment.crop_padding=40 must be smaller "
+                                                                               "than the images' side (28 pixels)",
+                                                                               "augment.crop_padding=2")),
     "cuda-without-a-gpu": Case(["device=cuda"], ("device=cuda", "device=auto")),
     # Data that cannot be found or read
     "dataset-path-missing": Case(lambda i: [f"dataset.path={i.tmp / 'no' / 'such' / 'folder'}"], ("no/such/folder", "does not exist")),
     "dataset-path-not-utf8": Case([f"dataset.path={NON_UTF8}"], ("not UTF-8",)),
     "dataset-path-empty": Case(lambda i: (i.folder().mkdir(), [f"dataset.path={i.folder()}"])[1], ("is not a dataset", "It is empty")),
+    "dataset-path-empty-string": Case(lambda i: ["dataset.path=", f"dataset.system_path={i.good}"],
+                                      ("dataset.path is empty", "dataset.path=DIR", "dataset.path=null"), then=no_cache),
     "dataset-path-is-a-file": Case(lambda i: [f"dataset.path={a_file(i)}"], ("is a file", "folder")),
     "dataset-path-unreadable": Case(unreadable, ("permission denied",)),
     "unrelated-files": Case(unrelated_files, ("is not a dataset", "notes.txt", "holiday.jpg")),
@@ -321,9 +374,18 @@ BAD_INPUTS: dict[str, Case] = {
     "labels-out-of-range": Case(out_of_range, ("0 to 12", "outside 0..9", "dataset.num_classes")),
     "images-32x32": Case(lambda i: [f"dataset.path={i.fakes.write_idx(i.folder(), i.fakes.make_data(n_train=40, n_test=20, size=32))}"],
                          ("are 32x32 pixels", "dataset.image_size")),
+    "fifo-among-images": Case(fifo_among_images, ("waits-forever.png is a FIFO (named pipe), not a regular file",
+                                                  "remove it"), then=no_cache),
     "parquet-without-image-column": Case(no_image_column, ("has no image column", "label", "brightness")),
     "parquet-string-labels": Case(string_labels, ("holds string values", "integer class indices")),
     "parquet-null-labels": Case(null_labels, ("empty (null) labels",)),
+    "parquet-null-image": Case(null_image, ("Row 5 of the 'train' split", "'image' column is null", "remove the row")),
+    "parquet-label-of-a-billion": Case(parquet_labels(10**9), ("go up to 1000000000", "1000000001 classes",
+                                                               "Fix the labels", "dataset.num_classes")),
+    "labels-imply-more-classes-than-images": Case(parquet_labels(500), ("go up to 500", "501 classes", "60 images",
+                                                                        "dataset.num_classes")),
+    "num-classes-beyond-bound": Case(["dataset.num_classes=1000000000"], ("dataset.num_classes=1000000000",
+                                                                           "100000"), then=nothing_written),
     "no-copy-reachable": Case(lambda i: ["dataset.system_path=/nonexistent/fashion-mnist", "dataset.path=null"],
                               ("dataset.path", "/nonexistent/fashion-mnist", "zalando-datasets/fashion_mnist")),
     # Output folders

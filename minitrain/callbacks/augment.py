@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from minitrain.errors import ConfigError
 from minitrain.events import Callback, Order
 from minitrain.forward import flip_tta
 from minitrain.tasks import reconstructs
@@ -59,6 +60,13 @@ class AugmentCallback(Callback):
 
     def __init__(self, flip: bool = False, crop_padding: int = 0, erase_p: float = 0.0) -> None:
         self.flip, self.crop_padding, self.erase_p = flip, crop_padding, erase_p
+
+    def before_fit(self, learn) -> None:
+        """The padding must leave some of the image: check_config knows the side only when dataset.image_size is set."""
+        data = getattr(learn.dls, "data", None)
+        if self.crop_padding and data is not None and self.crop_padding >= data.image_size:
+            raise ConfigError(f"augment.crop_padding={self.crop_padding} must be smaller than the images' side "
+                              f"({data.image_size} pixels), e.g. augment.crop_padding=2.")
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         if self.crop_padding > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ImageData", "Split", "Stats", "build_loaders", "shaped_config", "find_source", "load_image_data"]
 
 VALID_SPLITS = ("test", "validation", "valid", "val")  # tried in this order when dataset.valid_split is null
+MAX_CLASSES = 100_000  # more is a wrong label or setting (one label of 10**9 would build 10**9 class names)
 
 
 @dataclass
@@ -50,6 +52,9 @@ def find_source(cfg) -> Source:
         raise DataError(f"dataset.channels={cfg.channels} must be 1 (grey), 3 (RGB) or null (from the data).")
     if cfg.image_size is not None and cfg.image_size < 1:
         raise DataError(f"dataset.image_size={cfg.image_size} must be a side in pixels, e.g. 32, or null (the images' own).")
+    if cfg.path is not None and not cfg.path.strip():  # '' is a path to nothing, not "no path": never the system copy
+        raise DataError(f"dataset.path is empty (dataset.path='{cfg.path}'): give the dataset's folder, "
+                        "dataset.path=DIR, or dataset.path=null to use the system copy or the hub.")
     source = _where(cfg)
     source.shape = Shape(cfg.channels, cfg.image_size)
     source.columns = Columns(cfg.image_column, cfg.label_column)
@@ -72,6 +77,15 @@ def _where(cfg) -> Source:
 def safe_name(text: str) -> str:
     """`text` as a plain file name: no folders (`../x`), no hidden files, nothing a shell or a file system minds."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text).lstrip(".") or "dataset"
+
+
+def cache_name(key: str, longest: int = 100) -> str:
+    """`key` as a cache file's name (without .pt): itself when short, else a readable prefix and a hash of the whole
+    key. File systems refuse names over 255 bytes, and write_atomic's temporary name adds about 30 to this one."""
+    name = safe_name(key)
+    if len(name) <= longest:
+        return name
+    return f"{name[: longest - 17]}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
 
 def _not_found(cfg, error: Exception) -> DataError:
@@ -122,14 +136,14 @@ def load_image_data(cfg) -> ImageData:
         splits = list(choose_splits(cfg, source))
         shape, columns = source.shape, source.columns
         shape_key = f"{shape.channels or 'auto'}x{shape.image_size or 'auto'}"
-        key = safe_name("-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)),
-                                  source.fingerprint()]))
+        key = cache_name("-".join([name, *splits, shape_key, *filter(None, (columns.image, columns.label)),
+                                   source.fingerprint()]))
     except DataError:
         raise
     except Exception as e:  # only the hub gets here: everything local raises DataError
         raise _not_found(cfg, e) from None
     cache_file = Path(cfg.cache_dir).expanduser() / f"{key}.pt"
-    decoded = load_cached(cache_file)
+    decoded = load_cached(cache_file, splits)
     if decoded is None or decoded.stats is None:
         log.info("Decoding %s from %s (once; later runs reuse %s)", name, source, cache_file)
         decoded = source.decode(splits)
@@ -151,9 +165,25 @@ def load_image_data(cfg) -> ImageData:
     return data
 
 
+def _num_classes(data: ImageData, cfg) -> int:
+    """dataset.num_classes, else the number of class names, else the largest label + 1: refused (before anything is
+    built for that many classes) when the labels imply more classes than there are images, or than MAX_CLASSES."""
+    if cfg.num_classes or data.classes:
+        return cfg.num_classes or len(data.classes)
+    labelled = [(name, s.labels) for name, s in (("train", data.train), ("valid", data.valid)) if len(s.labels)]
+    if not labelled:
+        return 0
+    name, high = max(((name, int(y.max())) for name, y in labelled), key=lambda pair: pair[1])
+    images = len(data.train.labels) + len(data.valid.labels)
+    if high + 1 > min(images, MAX_CLASSES):
+        bound = f"the {images} images" if images < MAX_CLASSES else f"the {MAX_CLASSES} minitrain allows"
+        raise DataError(f"The {name} labels of {data.source} go up to {high}, which would make {high + 1} classes, "
+                        f"more than {bound}. Fix the labels, or set dataset.num_classes=N if there are N classes.")
+    return high + 1
+
+
 def _check(data: ImageData, cfg) -> None:
-    labelled = [s.labels for s in (data.train, data.valid) if len(s.labels)]
-    num_classes = cfg.num_classes or len(data.classes) or (max(int(y.max()) for y in labelled) + 1 if labelled else 0)
+    num_classes = _num_classes(data, cfg)
     for name, split in (("train", data.train), ("valid", data.valid)):
         if len(split.labels) == 0:
             raise DataError(f"The {name} split of {data.source} is empty.")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from minitrain import interrupts
+from minitrain.data.paths import regular_file
 from minitrain.errors import DataError
 from minitrain.threads import available_cores
 
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 
 PARALLEL_FROM = 2000  # fewer images decode faster in this process than worker processes start
 CHUNK = 256  # images per task sent to a worker
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}  # PIL modes without colour
+GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}  # PIL modes without colour
+WIDE_GREY_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}  # 16-bit grey (PNG's 16-bit grey opens as I;16, or as I)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,24 @@ class Shape:
     image_size: int | None = None
 
 
+def to_mode(image, mode: str):
+    """`image` (PIL) as an 8-bit `mode` image ("L" or "RGB"), converted faithfully where PIL's `convert` is not.
+
+    16-bit grey is scaled to 8 bits (value / 257, rounded: 65535 -> 255); `convert` would clip it to 0 and 255.
+    Transparent pixels are alpha-composited over a white background before the conversion: `convert` drops the
+    alpha channel, so a picture drawn in alpha alone (colour all 0) would be black on black. White is the
+    background that viewers and browsers show such a picture on (an icon, a glyph, a signature)."""
+    from PIL import Image
+
+    if image.mode in WIDE_GREY_MODES:
+        wide = np.asarray(image).astype(np.int64).clip(0, 65535)  # mode I holds 32 bits: 16-bit content is assumed
+        image = Image.fromarray(((wide + 128) // 257).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return image if image.mode == mode else image.convert(mode)
+
+
 def _name(item, index: int) -> str:
     return str(item) if isinstance(item, Path) else f"image {index}"
 
@@ -41,7 +61,9 @@ def _open(item, index: int, what: str):
     from PIL import Image
 
     try:
-        return Image.open(item if isinstance(item, Path) else io.BytesIO(item))  # reads the header only
+        return Image.open(regular_file(item) if isinstance(item, Path) else io.BytesIO(item))  # reads the header only
+    except DataError:
+        raise
     except Exception as e:
         raise DataError(f"{_name(item, index)} of {what} cannot be read as an image ({e}); remove or replace it.") from None
 
@@ -63,7 +85,7 @@ def _decode(start: int, items: Sequence, what: str, channels: int, size: int) ->
     for i, item in enumerate(items):
         try:
             with _open(item, start + i, what) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
+                image = to_mode(image, "L" if channels == 1 else "RGB")
                 if image.size != (size, size):
                     image = image.resize((size, size), Image.Resampling.BILINEAR)
                 pixels = np.asarray(image)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minitrain.data.paths import regular_file
 from minitrain.errors import DataError
 
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -16,6 +17,7 @@ _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
 
 def read_idx(path: Path) -> np.ndarray:
     """The array stored in an IDX file; a clear DataError if the file is not one or is cut short."""
+    regular_file(path)
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:

@@ -19,6 +19,7 @@ import torch
 from minitrain import interrupts
 from minitrain.data.decode import Shape, decode_images
 from minitrain.data.idx import read_idx
+from minitrain.data.paths import regular_file
 from minitrain.data.pixels import Stats
 from minitrain.errors import DataError
 
@@ -99,7 +100,7 @@ def _files_fingerprint(files: list[Path]) -> str:
     (the inode changes on replace, the status-change time on any write, and neither can be set by hand)."""
     h = hashlib.sha1()
     for f in sorted(files):
-        st = f.stat()
+        st = regular_file(f).stat()  # never a FIFO or device, which the decode would then wait on
         h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}\n".encode())
     return h.hexdigest()[:16]
 
@@ -118,7 +119,7 @@ class IdxSource(Source):
     @classmethod
     def find(cls, root: Path, prefix: str, what: str) -> Path | None:
         for name in (f"{prefix}-{what}-ubyte.gz", f"{prefix}-{what}-ubyte", f"{prefix}-{what.replace('-', '.')}-ubyte"):
-            if (root / name).is_file():
+            if os.path.lexists(root / name) and not (root / name).is_dir():  # read_idx refuses a FIFO or device
                 return root / name
         return None
 
@@ -183,8 +184,9 @@ class FolderSource(Source):
 
     def images(self, split: str) -> list[tuple[Path, str]]:
         """(file, class name) for every image under <dir>/<split>/<class>/, in a fixed order."""
-        return [(f, c.name) for c in sorted(p for p in (self.root / split).iterdir() if p.is_dir() and p.name[0] != ".")
-                for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() and f.name[0] != "."]
+        return [(regular_file(f), c.name)
+                for c in sorted(p for p in (self.root / split).iterdir() if p.is_dir() and p.name[0] != ".")
+                for f in sorted(c.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES and not f.is_dir() and f.name[0] != "."]
 
     def fingerprint(self) -> str:
         return _files_fingerprint([f for s in self.split_names() for f, _ in self.images(s)])
@@ -244,13 +246,14 @@ class ParquetSource(HFSource):
         """The parquet files by split: the file name's first word (train-00000-of-00001.parquet), or the folder's
         name for numbered files (the hub's converted layout, train/0000.parquet)."""
         out: dict[str, list[Path]] = {}
-        for p in sorted(self.root.rglob("*.parquet")):
+        for p in sorted(p for p in self.root.rglob("*.parquet") if not p.is_dir()):
+            regular_file(p)
             split = p.parent.name if p.stem.isdigit() else p.name.split("-")[0].split(".")[0]
             out.setdefault(split, []).append(p)
         return out
 
     def fingerprint(self) -> str:
-        return _files_fingerprint(list(self.root.rglob("*.parquet")))
+        return _files_fingerprint([p for files in self.shards().values() for p in files])
 
     def split_names(self) -> list[str]:
         return list(self.shards())
@@ -278,7 +281,7 @@ class SavedSource(HFSource):
         return (root / "dataset_dict.json").is_file() or (root / "state.json").is_file()
 
     def fingerprint(self) -> str:
-        return _files_fingerprint([p for p in self.root.rglob("*") if p.is_file()])
+        return _files_fingerprint([regular_file(p) for p in self.root.rglob("*") if not p.is_dir()])
 
     def load(self):
         datasets = quiet_datasets()
@@ -345,7 +348,7 @@ def decode_hf_split(ds, what: str, shape: Shape = Shape(), columns: Columns = Co
                         f"name the right one with dataset.{key}=NAME.")
     if isinstance(features[image_col], datasets.Image):
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
-    encoded = [item["bytes"] if item.get("bytes") is not None else Path(item["path"]) for item in ds[image_col]]
+    encoded = [_encoded(item, row, what, image_col) for row, item in enumerate(ds[image_col])]
     images = decode_images(encoded, shape, what)
     feature = features[label_col]
     dtype = getattr(feature, "dtype", "")
@@ -358,6 +361,21 @@ def decode_hf_split(ds, what: str, shape: Shape = Shape(), columns: Columns = Co
     labels = torch.as_tensor(np.asarray(values, dtype=np.int64))
     names = list(feature.names) if isinstance(feature, datasets.ClassLabel) else None
     return Split(images, labels), names
+
+
+def _encoded(item, row: int, what: str, column: str) -> bytes | Path:
+    """One row's image as what decode_images reads: its encoded bytes, or the path of its file."""
+    if isinstance(item, bytes):  # a plain binary column, named with dataset.image_column
+        return item
+    if isinstance(item, dict) and item.get("bytes") is not None:
+        return item["bytes"]
+    if isinstance(item, dict) and item.get("path"):
+        return Path(item["path"])
+    if item is None or isinstance(item, dict):
+        raise DataError(f"Row {row} of {what} has no image (its '{column}' column is null); remove the row "
+                        "or give it an image.")
+    raise DataError(f"Row {row} of {what} holds a {type(item).__name__} in its '{column}' column, not an image "
+                    "(PNG or JPEG bytes); name the image column with dataset.image_column=NAME.")
 
 
 def local_source(root: Path, named_by: str) -> Source:

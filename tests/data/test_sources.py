@@ -352,3 +352,89 @@ def test_hidden_folders_and_files_in_an_image_folder_are_not_classes_or_images(t
     (root / "train" / "class0" / "._00001.png").write_bytes(b"macOS resource fork, not an image")
     data = load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
     assert data.classes == fakes.class_names and len(data.train.labels) == 60
+
+
+def tamper_with_cache(cache_dir, change) -> None:
+    """Rewrite the one cache file in `cache_dir` with `change(blob)` applied: a cache that loads but is inconsistent."""
+    (cache_file,) = cache_dir.glob("*.pt")
+    blob = torch.load(cache_file, weights_only=True)
+    change(blob)
+    torch.save(blob, cache_file)
+
+
+@pytest.mark.parametrize("change", [
+    lambda blob: blob["splits"]["train"].update(labels=blob["splits"]["train"]["labels"][:-7]),
+    lambda blob: blob["splits"]["test"].update(images=blob["splits"]["test"]["images"].float()),
+    lambda blob: blob["splits"]["test"].update(images=blob["splits"]["test"]["images"][:, :, :5]),
+    lambda blob: blob["splits"].pop("test"),
+    lambda blob: blob.update(mean=torch.zeros(3)),
+    lambda blob: blob.update(classes=[1, 2]),
+], ids=["fewer-labels-than-images", "float-images", "splits-of-two-shapes", "a-split-missing", "stats-of-3-channels",
+        "classes-not-names"])
+def test_an_inconsistent_cache_file_is_stale_and_the_data_decoded_again(change, dataset_dirs, fake_data, cache_dir,
+                                                                         compose_config, caplog):
+    cfg = compose_config(f"dataset.path={dataset_dirs['idx']}")
+    load_image_data(cfg.dataset)
+    tamper_with_cache(cache_dir, change)
+    data = load_image_data(cfg.dataset)
+    np.testing.assert_array_equal(data.train.images[:, 0].numpy(), fake_data.train_images)
+    np.testing.assert_array_equal(data.train.labels.numpy(), fake_data.train_labels)
+    np.testing.assert_array_equal(data.valid.images[:, 0].numpy(), fake_data.test_images)
+    assert any("decoding again" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert load_image_data(cfg.dataset).train.labels.equal(data.train.labels)  # the rewritten cache is consistent
+
+
+def make_fifo(path):
+    os.mkfifo(path)
+    return path
+
+
+def make_socket(path):
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()  # the socket file stays
+    return path
+
+
+@pytest.mark.parametrize("make, kind", [(make_fifo, "a FIFO"), (make_socket, "a socket"),
+                                        (lambda p: (p.symlink_to("/dev/zero"), p)[1], "a character device"),
+                                        (lambda p: (p.symlink_to(p.parent / "gone.png"), p)[1], "a link to nothing")])
+def test_an_image_that_is_no_regular_file_is_refused_before_it_is_opened(make, kind, tmp_path, fakes, colour,
+                                                                         cache_dir, compose_config):
+    root = fakes.write_folder(tmp_path / "pics", colour)
+    odd = make(root / "train" / fakes.class_names[0] / "zz-odd.png")
+    with pytest.raises(DataError, match=f"{re.escape(str(odd))} .*{kind}"):
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}").dataset)
+
+
+@pytest.mark.parametrize("fmt, name", [("idx", "train-labels-idx1-ubyte.gz"),
+                                       ("parquet", "fashion_mnist/train-00000-of-00001.parquet")])
+def test_a_dataset_file_that_is_a_fifo_is_refused_instead_of_waited_on(fmt, name, tmp_path, dataset_dirs, cache_dir,
+                                                                        compose_config):
+    import shutil
+
+    root = shutil.copytree(dataset_dirs[fmt], tmp_path / fmt)
+    (root / name).unlink()
+    make_fifo(root / name)
+    with pytest.raises(DataError, match="is a FIFO"):
+        load_image_data(compose_config(f"dataset.path={root}").dataset)
+
+
+def test_a_long_folder_name_gives_a_short_cache_file_name_that_is_still_found_again(tmp_path, fakes, colour, cache_dir,
+                                                                                  compose_config):
+    root = fakes.write_folder(tmp_path / ("a" * 235), colour)
+    cfg = compose_config("dataset=folder", f"dataset.path={root}")
+    first = load_image_data(cfg.dataset)
+    (cache_file,) = cache_dir.glob("*.pt")
+    assert len(cache_file.name) <= 128 and cache_file.name.startswith("folder-aaaa")
+    assert load_image_data(cfg.dataset).train.images.equal(first.train.images)
+    assert len(list(cache_dir.glob("*.pt"))) == 1
+
+
+def test_long_keys_that_share_a_prefix_get_different_cache_file_names():
+    from minitrain.data import cache_name
+
+    assert cache_name("x" * 300 + "1") != cache_name("x" * 300 + "2")
+    assert cache_name("fashion_mnist-train-test") == "fashion_mnist-train-test"
