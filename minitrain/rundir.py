@@ -41,6 +41,15 @@ def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
     return run_dir / CHECKPOINTS / f"{which}.pt"
 
 
+def read_overrides(run_dir: Path) -> list[str] | None:
+    """.hydra/overrides.yaml as the list of override strings it holds, or None when it is missing or not a list."""
+    try:
+        overrides = yaml.safe_load((run_dir / OVERRIDES).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return [str(o) for o in overrides] if isinstance(overrides, list) else None
+
+
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     """summary.json as a dict, or None when it is missing or not a JSON object."""
     try:

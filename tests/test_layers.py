@@ -10,11 +10,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minitrain"
 
 # Lowest first. A module may import its own layer and those below; a name ending in "." covers a package.
 LAYERS = [
-    ("base", ["version", "errors", "overrides", "atomic", "distributed", "device", "threads", "allocator", "interrupts",
+    ("base", ["version", "errors", "overrides", "atomic", "rundir", "distributed", "device", "threads", "allocator", "interrupts",
               "events"]),
     ("domain", ["metrics", "tasks", "data.", "models.", "reports."]),
     ("config", ["config", "search", "checks"]),
-    ("run files and steps", ["checkpoint", "rundir", "forward"]),
+    ("run files and steps", ["checkpoint", "forward"]),
     ("callbacks", ["callbacks."]),
     ("learner", ["learner"]),
     ("build", ["build"]),

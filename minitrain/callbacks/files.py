@@ -7,6 +7,7 @@ import time
 
 import torch
 
+from minitrain import rundir
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.errors import DivergedError, ResumeError
 from minitrain.events import Callback, Order
@@ -31,7 +32,7 @@ class CSVLoggerCallback(Callback):
 
     order = Order.CSV
 
-    def __init__(self, filename: str = "metrics.csv") -> None:
+    def __init__(self, filename: str = rundir.METRICS) -> None:
         self.filename = filename
 
     def after_epoch(self, learn) -> None:
@@ -102,7 +103,7 @@ class SummaryCallback(Callback):
                      learn.n_epochs)
         if learn.run_dir is None or isinstance(learn.exception, ResumeError):
             return  # a resume that could not restore the run leaves the run's own summary as it was
-        write_json(learn.run_dir / "summary.json", self.summary(learn))
+        write_json(learn.run_dir / rundir.SUMMARY, self.summary(learn))
 
     def summary(self, learn) -> dict:
         spec = learn.task

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import yaml
 
+from minitrain import rundir
 from minitrain.callbacks.files import status_of
 from minitrain.errors import ConfigError
 from minitrain.events import Callback, Order
@@ -40,9 +41,7 @@ def run_config(run_dir: Path) -> dict:
 
 def run_name(run_dir: Path) -> str:
     """The job's command-line overrides (what tells the jobs of a sweep apart), else the run directory's name."""
-    path = run_dir / ".hydra" / "overrides.yaml"
-    overrides = yaml.safe_load(path.read_text()) if path.is_file() else None
-    return " ".join(o for o in overrides or [] if not o.startswith("hydra.")) or run_dir.name
+    return " ".join(o for o in rundir.read_overrides(run_dir) or [] if not o.startswith("hydra.")) or run_dir.name
 
 
 def flatten(config: dict, prefix: str = "") -> dict[str, str | int | float | bool]:
@@ -191,7 +190,7 @@ class MLflowLogger(TrackerCallback):
         self.client.log_batch(self.run_id, metrics=metrics)
 
     def finish(self, learn, status: str) -> None:
-        for path in [*figures(learn.run_dir), learn.run_dir / "metrics.csv", learn.run_dir / "summary.json"]:
+        for path in [*figures(learn.run_dir), learn.run_dir / rundir.METRICS, learn.run_dir / rundir.SUMMARY]:
             if path.is_file():
                 folder = path.parent.relative_to(learn.run_dir).as_posix()
                 self.client.log_artifact(self.run_id, str(path), None if folder == "." else folder)

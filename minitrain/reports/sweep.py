@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import yaml
-
-from minitrain.reports.figures import curves
+from minitrain import rundir
 from minitrain.atomic import write_csv
+from minitrain.reports.figures import curves
 from minitrain.tasks import all_columns
 
 METRIC_COLUMNS = all_columns()  # every task's history columns (minitrain.tasks): a new metric shows up here too
@@ -27,15 +25,12 @@ def _number(text: str) -> float | None:
 def collect_jobs(sweep_dir: Path) -> list[dict]:
     """A row per job folder (numbered, with .hydra/overrides.yaml), ordered by job number."""
     rows = []
-    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra" / "overrides.yaml").is_file()]
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / rundir.OVERRIDES).is_file()]
     for job_dir in sorted(job_dirs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name)):
-        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
         row: dict = {"job": job_dir.name}
-        row.update(dict(o.split("=", 1) for o in overrides if "=" in o))
-        try:
-            summary = json.loads((job_dir / "summary.json").read_text())
-        except (OSError, ValueError):
-            summary = {"status": "failed", "error": "the job left no summary.json (it was killed, or crashed early)"}
+        row.update(dict(o.split("=", 1) for o in rundir.read_overrides(job_dir) or [] if "=" in o))
+        summary = rundir.read_summary(job_dir) or {
+            "status": "failed", "error": "the job left no summary.json (it was killed, or crashed early)"}
         row.setdefault("model", summary.get("model"))  # the model's option name (a column of its own unless swept)
         row["model_class"] = summary.get("model_class")  # and the class it built, e.g. mymodels.Net
         row["status"] = summary.get("status", "failed")
