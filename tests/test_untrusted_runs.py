@@ -351,3 +351,19 @@ def test_a_large_photo_is_decoded_at_a_reduced_scale_for_predict(tmp_path):
     Image.new("RGB", (4000, 3000), (200, 30, 30)).save(tmp_path / "photo.jpg", quality=80)
     image = open_image(tmp_path / "photo.jpg")  # 12 megapixels, 36 MB decoded in full
     assert image.size == (2000, 1500) and image.getpixel((10, 10))[0] > 150
+
+
+def test_eval_of_many_classes_writes_eval_json_and_leaves_out_the_confusion_matrix_figure(tmp_path):
+    from minitrain.data.sources import Split
+    from minitrain.evaluation import MATRIX_FIGURE_CLASSES, write_report
+
+    n_classes, n = MATRIX_FIGURE_CLASSES + 150, 40
+    labels = torch.arange(n) % n_classes
+    logits = torch.randn(n, n_classes)
+    classes = [f"c{k}" for k in range(n_classes)]
+    report = {"task": "classification", "split": "valid", "epoch": 1, "valid_accuracy": 0.0,
+              "confusion_matrix": {"classes": classes, "counts": [[0] * n_classes] * n_classes}, "_out": logits}
+    write_report(tmp_path, report, None, Split(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), labels), top=4)
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["figures"] == ["top_losses.png"] and len(saved["confusion_matrix"]["classes"]) == n_classes
+    assert not (tmp_path / "confusion_matrix.png").exists() and (tmp_path / "top_losses.png").is_file()
