@@ -209,7 +209,8 @@ class Learner:
                                              max_mult=3.0 if max_mult is None else max_mult,
                                              start_lr=1e-5 if start_lr is None else start_lr,
                                              max_epochs=10 if max_epochs is None else max_epochs, **options)
-        self.fit(1, valid=False, cbs=[finder])  # the finder sets the epochs its batches need
+        # all the epochs its batches may need, known before before_fit (so that a progress bar spans them)
+        self.fit(finder.epochs_for(self), valid=False, cbs=[finder], lr=finder.start_lr)
         return finder.result
 
     def _make_opt(self, lr: float | None) -> torch.optim.Optimizer:

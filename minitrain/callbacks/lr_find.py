@@ -89,8 +89,12 @@ class LRFinderCallback(Callback):
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self.average = 0.0
+        learn.n_epochs = self.epochs_for(learn)
+
+    def epochs_for(self, learn) -> int:
+        """The fit's `n_epochs`: max_epochs past start_epoch, or as many epochs as num_iter batches need."""
         epochs = self.max_epochs if self.gamma is not None else math.ceil(self.num_iter / max(1, len(learn.dls.train)))
-        learn.n_epochs = learn.start_epoch + epochs
+        return learn.start_epoch + epochs
 
     def before_epoch(self, learn) -> None:
         if not learn.training:
