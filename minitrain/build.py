@@ -74,6 +74,7 @@ CALLBACK_GROUPS: dict[str, Callable[[DictConfig, torch.device], list[Callback]]]
                                  MetricsCallback(), DivergenceCallback()],
     "scheduler": lambda cfg, device: [] if cfg.lr_find else optional("scheduler", cfg.scheduler),  # the finder sets the lr
     "augment": lambda cfg, device: optional("augment", cfg.augment),
+    "inspect": lambda cfg, device: optional("inspect", cfg.inspect),  # activation statistics (inspect=activations)
     "precision": lambda cfg, device: PRECISION[cfg.trainer.precision](),
     "grad_clip": lambda cfg, device: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
     "tta_flip": lambda cfg, device: [FlipTTACallback()] if cfg.trainer.tta_flip else [],
