@@ -103,6 +103,7 @@ CALLBACK_GROUPS: dict[str, Callable[[DictConfig, RunContext], list[Callback]]] =
                               MetricsCallback(), DivergenceCallback()],
     "scheduler": lambda cfg, run: [] if cfg.lr_find else optional("scheduler", cfg.scheduler),  # the finder sets the lr
     "augment": lambda cfg, run: optional("augment", cfg.augment),
+    "inspect": lambda cfg, run: optional("inspect", cfg.inspect),  # activation statistics (inspect=activations)
     "precision": lambda cfg, run: PRECISION[Precision(str(cfg.trainer.precision))](),
     "grad_clip": lambda cfg, run: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
     "tta_flip": lambda cfg, run: [FlipTTACallback()] if cfg.trainer.tta_flip else [],

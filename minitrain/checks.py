@@ -62,6 +62,7 @@ def check_config(cfg: DictConfig) -> None:
                         "(or null: from the data)")
     problems += recipe_problems(cfg) + range_problems(cfg) + task_problems(cfg) + unknown_keys(cfg) + model_size_problems(cfg.model)
     built = {"model": cfg.model, "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "augment": cfg.augment,
+             "inspect": cfg.inspect,
              **{f"{group}.{name}": node for group in ("callbacks", "logger")
                 for name, node in cfg[group].items() if isinstance(node, DictConfig)}}
     for key, node in built.items():

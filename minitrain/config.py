@@ -148,6 +148,14 @@ class AugmentConfig:
 
 
 @dataclass
+class InspectConfig:
+    _target_: Optional[str] = None  # None: no hooks on the model
+    bins: int = 40
+    max_value: float = 10.0
+    every: int = 1
+
+
+@dataclass
 class TrainerConfig:
     epochs: int = 5
     deterministic: bool = False
@@ -180,6 +188,7 @@ class Config:
     optimizer: Any = field(default_factory=lambda: {"_partial_": True})
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    inspect: InspectConfig = field(default_factory=InspectConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     callbacks: Dict[str, Any] = field(default_factory=dict)
@@ -206,3 +215,4 @@ def register_configs() -> None:
     for name, node in {"none": SchedulerConfig, "onecycle": OneCycleConfig, "cosine": CosineConfig}.items():
         cs.store(group="schema/scheduler", name=name, node=node)
     cs.store(group="schema", name="augment", node=AugmentConfig)
+    cs.store(group="schema", name="inspect", node=InspectConfig)

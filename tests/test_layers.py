@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minitrain"
 LAYERS = [
     ("base", ["version", "errors", "overrides", "atomic", "rundir", "distributed", "device", "threads", "allocator", "interrupts",
               "events"]),
-    ("domain", ["metrics", "tasks", "data.", "models.", "reports."]),
+    ("domain", ["metrics", "tasks", "hooks", "data.", "models.", "reports."]),
     ("config", ["config", "search", "checks"]),
     ("run files and steps", ["checkpoint", "forward"]),
     ("callbacks", ["callbacks."]),

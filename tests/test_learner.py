@@ -199,7 +199,8 @@ def test_an_unexpected_exception_propagates_after_every_cleanup_runs_and_is_kept
 
 def test_an_exception_in_before_fit_still_runs_cleanup_fit():
     rec = Recorder()
-    learn = make_learner([rec, RaiseAt("before_fit", RuntimeError("early"), training=False, iteration=None)])
+    # before any pass, learn.training is the model's own mode: a freshly built module's is True
+    learn = make_learner([rec, RaiseAt("before_fit", RuntimeError("early"), training=True, iteration=None)])
     with pytest.raises(RuntimeError):
         learn.fit(1)
     assert rec.events == ["before_fit", "cleanup_fit"]
@@ -278,13 +279,13 @@ def test_a_callback_that_replaces_the_batch_changes_what_the_model_sees():
     assert torch.allclose(preds[-1], learn.model.bias.detach().expand(4, 3))
 
 
-def test_fit_builds_the_optimizer_once_from_opt_func():
+def test_every_fit_builds_a_fresh_optimizer_from_opt_func():
     learn = make_learner()
     learn.fit(1)
     opt = learn.opt
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.5
     learn.fit(1)
-    assert learn.opt is opt
+    assert learn.opt is not opt and isinstance(learn.opt, torch.optim.SGD) and learn.opt.param_groups[0]["lr"] == 0.5
 
 
 def test_after_step_sees_the_weights_the_step_updated_and_before_step_the_old_ones():
@@ -324,7 +325,7 @@ def test_a_callback_step_runs_between_the_step_events_instead_of_the_learners():
     assert all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters()))  # the optimizer never stepped
 
 
-def test_a_subclass_step_serves_unless_a_callback_defines_that_step():
+def test_a_subclass_step_wins_over_a_callback_that_defines_that_step():
     calls = []
 
     class Counting(Learner):
@@ -342,6 +343,9 @@ def test_a_subclass_step_serves_unless_a_callback_defines_that_step():
     assert calls == ["subclass", "subclass"]
     calls.clear()
     Counting(nn.Linear(4, 3), dls, F.cross_entropy, cbs=[Predict()]).fit(1)
+    assert calls == ["subclass", "subclass"]  # the callback takes a step only where the Learner's is the base one
+    calls.clear()
+    Learner(nn.Linear(4, 3), dls, F.cross_entropy, cbs=[Predict()]).fit(1)
     assert calls == ["callback", "callback"]
 
 

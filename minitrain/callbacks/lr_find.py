@@ -1,5 +1,5 @@
-"""The learning-rate finder (`minitrain lr_find=true`): train with an exponentially growing learning rate
-until the loss explodes, then plot loss against learning rate and suggest one."""
+"""The learning-rate finder (`minitrain lr_find=true`, `learn.lr_find()`): train with an exponentially growing
+learning rate until the loss explodes, then plot loss against learning rate and suggest one."""
 
 from __future__ import annotations
 
@@ -53,19 +53,35 @@ class LRFinderCallback(Callback):
     """Sets the lr of batch i to start_lr * (end_lr / start_lr) ** (i / (num_iter - 1)), records the loss, and
     stops the fit when the smoothed loss is NaN or above `stop_factor` x its minimum, or after `num_iter` batches.
 
-    Validation passes are skipped, and as many epochs as `num_iter` batches need are run. When the fit ends,
-    lr_find.png (smoothed loss against lr, log x) and lr_find.json (the suggestion and the curve) are written.
+    The course's form (`LRFinderCallback.course(gamma, max_mult, start_lr, max_epochs)`, as the course's
+    LRFinderCB and lr_find) sets start_lr * gamma ** i instead, and stops when the batch's own loss is NaN or
+    above max_mult x the lowest so far, or after max_epochs epochs.
+
+    Validation passes are skipped, and as many epochs as `num_iter` batches need (or max_epochs) are run. When
+    the fit ends, lr_find.png (smoothed loss against lr, log x) and lr_find.json (the suggestion and the curve)
+    are written.
     """
 
     order = Order.LR_FINDER
 
     def __init__(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_iter: int = 150, stop_factor: float = 4.0,
-                 beta: float = 0.98) -> None:
+                 beta: float = 0.98, *, gamma: float | None = None, max_epochs: int | None = None) -> None:
         self.start_lr, self.end_lr, self.num_iter = start_lr, end_lr, num_iter
         self.stop_factor, self.beta = stop_factor, beta
+        self.gamma, self.max_epochs = gamma, max_epochs
         self.result: dict | None = None
 
+    @classmethod
+    def course(cls, gamma: float = 1.3, max_mult: float = 3.0, start_lr: float = 1e-5, max_epochs: int = 10,
+               **options) -> LRFinderCallback:
+        """The course's finder: the lr grows by `gamma` per batch from `start_lr`, the fit stops once a batch's
+        loss exceeds `max_mult` x the lowest so far, or after `max_epochs` epochs."""
+        return cls(start_lr, stop_factor=max_mult, gamma=gamma, max_epochs=max_epochs, **options)
+
     def lr_at(self, i: int) -> float:
+        """The lr of the i-th batch (from 0)."""
+        if self.gamma is not None:
+            return self.start_lr * self.gamma ** i
         return self.start_lr * (self.end_lr / self.start_lr) ** (i / max(1, self.num_iter - 1))
 
     def before_fit(self, learn) -> None:
@@ -73,7 +89,12 @@ class LRFinderCallback(Callback):
         self.losses: list[float] = []
         self.smoothed: list[float] = []
         self.average = 0.0
-        learn.n_epochs = learn.start_epoch + math.ceil(self.num_iter / max(1, len(learn.dls.train)))
+        learn.n_epochs = self.epochs_for(learn)
+
+    def epochs_for(self, learn) -> int:
+        """The fit's `n_epochs`: max_epochs past start_epoch, or as many epochs as num_iter batches need."""
+        epochs = self.max_epochs if self.gamma is not None else math.ceil(self.num_iter / max(1, len(learn.dls.train)))
+        return learn.start_epoch + epochs
 
     def before_epoch(self, learn) -> None:
         if not learn.training:
@@ -90,11 +111,12 @@ class LRFinderCallback(Callback):
         self.lrs.append(learn.opt.param_groups[0]["lr"])
         self.losses.append(loss)
         self.smoothed.append(smoothed)
-        if not math.isfinite(smoothed) or smoothed > self.stop_factor * min(self.smoothed):
+        watched = self.losses if self.gamma is not None else self.smoothed  # the course watches the raw loss
+        if not math.isfinite(watched[-1]) or watched[-1] > self.stop_factor * min(watched):
             raise CancelFitException()
 
     def after_batch(self, learn) -> None:
-        if len(self.lrs) >= self.num_iter:
+        if self.gamma is None and len(self.lrs) >= self.num_iter:
             raise CancelFitException()
 
     def cleanup_fit(self, learn) -> None:
