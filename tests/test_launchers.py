@@ -157,3 +157,35 @@ def test_the_slurm_preset_asks_for_one_gpu_an_hour_and_leaves_the_partition_to_t
     assert launcher.partition is None
     assert launcher.timeout_min == 60
     assert launcher.nodes == 1 and launcher.tasks_per_node == 1
+
+
+KILLER = '''
+import os, signal
+from minitrain.learner import Callback
+
+class KillOwnWorker(Callback):
+    """Kills its own process with SIGKILL (as the out-of-memory killer would) when the job's seed is `victim`."""
+    def __init__(self, seed, victim):
+        self.seed, self.victim = seed, victim
+    def before_fit(self, learn):
+        if self.seed == self.victim:
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def test_a_joblib_worker_killed_mid_sweep_fails_its_own_job_and_the_others_finish(tmp_path, dataset_dirs, fakes,
+                                                                                  run_cli):
+    require("joblib")
+    (tmp_path / "killer.py").write_text(KILLER)
+    sweep_dir = tmp_path / "sweep"
+    proc = run_cli(tmp_path, "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2,3", *fakes.tiny,
+                   f"dataset.path={dataset_dirs['idx']}", f"hydra.sweep.dir={sweep_dir}",
+                   "+callbacks.killer._target_=killer.KillOwnWorker", "+callbacks.killer.seed=${seed}",
+                   "+callbacks.killer.victim=2", PYTHONPATH=str(tmp_path))
+    assert proc.returncode == 1, proc.stderr[-3000:]  # a job did not complete: the sweep says so, as for any failure
+    assert "Traceback" not in proc.stderr
+    _, report = fakes.read_csv(sweep_dir / "sweep.csv")
+    assert [(r["job"], r["seed"], r["status"]) for r in report] == [("0", "1", "completed"), ("1", "2", "failed"),
+                                                                   ("2", "3", "completed")]
+    assert "worker process was killed" in report[1]["error"]
+    assert json.loads((sweep_dir / "1" / "summary.json").read_text())["status"] == "failed"

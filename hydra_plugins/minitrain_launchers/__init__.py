@@ -1,0 +1,1 @@
+"""minitrain's Hydra plugins: Hydra builds launchers only from the `hydra_plugins` namespace (minitrain/launchers.py)."""
