@@ -29,9 +29,10 @@ def build(what: str, node):
 
 
 def build_model(cfg: DictConfig) -> nn.Module:
-    """The model named by `cfg._target_`, built from every key except `task`."""
+    """The model named by `cfg._target_`, built from every key except `task` and `init` (see minitrain.models.init)."""
     node = OmegaConf.to_container(cfg, resolve=True)
     node.pop("task", None)
+    node.pop("init", None)
     return build("model", node)
 
 
