@@ -24,6 +24,7 @@ from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.errors import ConfigError, MinitrainError
 from minitrain.config import Precision
 from minitrain.events import Callback
+from minitrain.models import CONFIG_ONLY
 
 
 def build(what: str, node, **given: Any):
@@ -39,9 +40,10 @@ def build(what: str, node, **given: Any):
 
 
 def build_model(cfg: DictConfig) -> nn.Module:
-    """The model named by `cfg._target_`, built from every key except `task`."""
+    """The model named by `cfg._target_`, built from every key except `task` and `init` (see minitrain.models.init)."""
     node = OmegaConf.to_container(cfg, resolve=True)
-    node.pop("task", None)
+    for key in CONFIG_ONLY:
+        node.pop(key, None)
     return build("model", node)
 
 

@@ -200,8 +200,7 @@ def build_model(info: dict[str, Any], path: Path, trust: bool = False) -> nn.Mod
     Only a `_target_` among minitrain's models is built, and only with plain values: no nested `_target_`,
     no `_args_` or other Hydra keys, no `${...}` interpolation. A user's own class (any other `_target_`)
     is imported only with `trust=True`: importing a module someone named is running their code."""
-    node = dict(info["config"]["model"])
-    node.pop("task", None)
+    node = {k: v for k, v in info["config"]["model"].items() if k not in models.CONFIG_ONLY}
     target = node.pop("_target_", None)
     if bad := _not_plain(node, "model"):
         raise CheckpointError(f"The checkpoint {path} is refused: {bad} is not a plain value (a nested _target_, "

@@ -165,7 +165,8 @@ def argument_problems(group: str, node: DictConfig) -> list[str]:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return []
     return [f"{group}.{key} is not an argument of {target.__name__} (it takes: {', '.join(n for n in parameters if n != 'params')})"
-            for key in node.keys() if not str(key).startswith("_") and key not in parameters and key != "task"]
+            for key in node.keys()
+            if not str(key).startswith("_") and key not in parameters and key not in ("task", "init")]
 
 
 def model_size_problems(model: DictConfig) -> list[str]:

@@ -45,6 +45,21 @@ class Task(_Choice):
     reconstruction = "reconstruction"
 
 
+class Activation(_Choice):
+    """The built-in models' activation: ReLU, or the course's GeneralRelu (model.leak, model.sub, model.maxv)."""
+
+    relu = "relu"
+    general_relu = "general_relu"
+
+
+class Init(_Choice):
+    """How a built-in model's weights start: its own init, Kaiming normal, or LSUV on the first training batch."""
+
+    default = "default"
+    kaiming = "kaiming"
+    lsuv = "lsuv"
+
+
 @dataclass
 class DatasetConfig:
     # None (null) in name, classes, num_classes, channels and image_size means "from the data":
@@ -68,6 +83,11 @@ class DatasetConfig:
 class ModelConfig:
     _target_: str = MISSING
     task: Task = Task.classification
+    act: Activation = Activation.relu
+    leak: Optional[float] = 0.1  # leak, sub, maxv: GeneralRelu's, used with act=general_relu only
+    sub: Optional[float] = 0.4
+    maxv: Optional[float] = None
+    init: Init = Init.default  # applied after the model is built (minitrain.models.init), not a model argument
 
 
 @dataclass

@@ -19,6 +19,7 @@ from minitrain.data import build_loaders, load_image_data, shaped_config
 from minitrain.data.debug import debug_loaders
 from minitrain.device import resolve_device
 from minitrain.learner import Learner
+from minitrain.models.init import initialize_as_configured
 from minitrain.tasks import TASKS, build_loss
 
 
@@ -37,6 +38,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
     dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)
     model = build_model(cfg.model).to(device)
+    initialize_as_configured(model, cfg.model, dls)  # model.init: default | kaiming | lsuv (on a training batch)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if rank.distributed:

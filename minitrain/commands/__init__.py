@@ -1,4 +1,5 @@
-"""The subcommands that use a finished run: `minitrain eval|predict|export run=DIR KEY=VALUE ...`.
+"""The subcommands: `minitrain eval|predict|export run=DIR KEY=VALUE ...` use a finished run, `minitrain summary
+[overrides]` describes the configured model.
 
 Each lives in its own module with an options dataclass (the keys it accepts, typed), a HELP text and `run`.
 Only OmegaConf is imported here, so a typo is reported before torch loads.
@@ -12,7 +13,7 @@ import sys
 from minitrain.errors import MinitrainError, fail
 
 COMMANDS = {"eval": "minitrain.commands.evaluate", "predict": "minitrain.commands.predict",
-            "export": "minitrain.commands.export"}
+            "export": "minitrain.commands.export", "summary": "minitrain.commands.summary"}
 
 
 def parse_options(name: str, schema: type, argv: list[str]):
@@ -46,7 +47,8 @@ def run_command(name: str, argv: list[str]) -> None:
         print(module.HELP)
         return
     try:
-        options = parse_options(name, module.Options, argv)
+        parse = getattr(module, "parse", None)  # a command that takes overrides reads its own arguments
+        options = parse(argv) if parse else parse_options(name, module.Options, argv)
         module.run(options)
     except MinitrainError as e:
         fail(str(e), e.exit_code)

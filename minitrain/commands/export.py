@@ -64,7 +64,9 @@ def run(opts: Options) -> None:
     torch.save(loaded.model.state_dict(), weights_bytes)
     write_atomic(out / "model.pt2", lambda f: f.write(program_bytes.getvalue()), mode="wb")
     write_atomic(out / "weights.pt", lambda f: f.write(weights_bytes.getvalue()), mode="wb")
-    model_args = {k: v for k, v in loaded.info["config"]["model"].items() if k not in ("_target_", "task")}
+    from minitrain.models import CONFIG_ONLY
+
+    model_args = {k: v for k, v in loaded.info["config"]["model"].items() if k not in ("_target_", *CONFIG_ONLY)}
     info = {
         "checkpoint": str(loaded.checkpoint), "epoch": loaded.epoch, "task": loaded.task, "classes": loaded.classes,
         "input": {"shape": ["N", shape["channels"], shape["height"], shape["width"]], "dtype": "float32",

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from minitrain.models.activation import activation
 from minitrain.models.layers import conv
 
 
@@ -12,13 +13,16 @@ class CNN(nn.Sequential):
     """in_channels -> channels... -> num_classes, 28 -> 14 -> 7 -> 4 -> 2 -> 1 (32 -> ... -> 1) with the default
     four widths; the logits are averaged over whatever pixels remain (none to average at 28 or 32).
 
-    `batch_norm` puts a BatchNorm after each hidden conv (the course's next step after this lesson)."""
+    `batch_norm` puts a BatchNorm after each hidden conv (the course's next step after this lesson); `act` (with
+    leak, sub, maxv) names the hidden convs' activation (see minitrain.models.activation)."""
 
     def __init__(self, channels: Sequence[int] = (4, 8, 16, 16), num_classes: int = 10,
-                 batch_norm: bool = False, in_channels: int = 1) -> None:
+                 batch_norm: bool = False, in_channels: int = 1, act: str = "relu", leak: float | None = None,
+                 sub: float | None = None, maxv: float | None = None) -> None:
         widths = [in_channels, *channels]
+        make_act = activation(act, leak, sub, maxv)
         super().__init__(
-            *(conv(ni, nf, norm=batch_norm) for ni, nf in zip(widths, widths[1:])),
+            *(conv(ni, nf, act=make_act, norm=batch_norm) for ni, nf in zip(widths, widths[1:])),
             conv(widths[-1], num_classes, act=False),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
