@@ -128,13 +128,13 @@ def run(opts: Options) -> None:
 
     from minitrain.build import build_model
     from minitrain.checks import check_config
-    from minitrain.data import build_loaders, fill_from_data, load_image_data
+    from minitrain.data import build_loaders, load_image_data, shaped_config
     from minitrain.tasks import TASKS
 
     cfg = compose(list(opts.overrides))
     check_config(cfg)
     data = load_image_data(cfg.dataset)
-    fill_from_data(cfg.dataset, data)
+    cfg = shaped_config(cfg, data)  # the model's shape from the data
     dls = build_loaders(data, cfg.loader, TASKS[str(cfg.model.task)].target, torch.device("cpu"), cfg.seed)
     batch = next(iter(dls.train))[0]
     model = build_model(cfg.model)
