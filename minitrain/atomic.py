@@ -9,6 +9,7 @@ import csv
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -107,12 +108,31 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     write_atomic(path, lambda f: f.write(json.dumps(data, indent=2, default=str) + "\n"))
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # "-0.5", "+1e-3": a spreadsheet's number, no formula
+
+
+def csv_cell(value: Any) -> Any:
+    """`value` as a CSV cell that a spreadsheet shows rather than runs: a string starting like a formula
+    (`=HYPERLINK(...)`, a class or file name someone chose) gets a leading apostrophe, as OWASP's CSV-injection advice
+    says. Numbers, and strings that are just a number ("-0.5"), are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def write_csv(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> None:
-    """A CSV with a header and one line per row; missing values are left empty."""
+    """A CSV with a header and one line per row; missing values are left empty, formula-like strings escaped."""
 
     def write(f: IO) -> None:
         out = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        # With "\n" lines, csv quotes a cell holding "\n" but not one holding "\r", which readers take for a line
+        # end: a row with a CR anywhere is written fully quoted (the rest keep csv's minimal quoting, as before).
+        quoted = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n", quoting=csv.QUOTE_ALL)
         out.writeheader()
-        out.writerows(rows)
+        for row in rows:
+            cells = {key: csv_cell(value) for key, value in row.items()}
+            has_cr = any(isinstance(v, str) and "\r" in v for v in cells.values())
+            (quoted if has_cr else out).writerow(cells)
 
     write_atomic(path, write)

@@ -99,3 +99,17 @@ def test_predict_refuses_inputs_that_are_not_images_with_one_line_and_exit_2(tra
 def test_predict_help_lists_its_options(run_cli, tmp_path):
     proc = run_cli(tmp_path, "predict", "--help")
     assert proc.returncode == 0 and "inputs=PATH" in proc.stdout
+
+
+def test_a_class_named_like_a_spreadsheet_formula_is_written_escaped(fakes, run_cli, tmp_path):
+    evil = '=HYPERLINK("https:evil.example","click")'  # a class folder's name is whatever its owner chose
+    names = [evil, *fakes.class_names[1:]]
+    data = fakes.write_folder(tmp_path / "data", fakes.make_data(n_train=40, n_test=10), names=names)
+    run = tmp_path / "run"
+    trained = run_cli(tmp_path, *fakes.tiny, "dataset=folder", f"dataset.path={data}", f"hydra.run.dir={run}")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    done = run_cli(tmp_path, "predict", f"run={run}", f"inputs={data / 'test'}", "top=10", f"out={tmp_path / 'out'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, rows = fakes.read_csv(tmp_path / "out" / "predictions.csv")
+    cells = [cell for row in rows for cell in row.values()]
+    assert "'" + evil in cells and not [c for c in cells if c.startswith("=")]
