@@ -6,24 +6,16 @@ completion answer without loading torch.
 
 import sys
 import warnings
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from minitrain.commands import COMMANDS, run_command
-from minitrain.config import register_configs
+from minitrain.config import config_dir, register_configs
 from minitrain.distributed import worker_argv
 from minitrain.errors import Exit, MinitrainError, fail
 from minitrain.rundir import resume_argv
 from minitrain.search import optuna_argv
-
-
-def config_dir() -> str:
-    """The config tree: packaged beside the code in a wheel, at the repository root in a checkout."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "configs"
-    return str(packaged if packaged.is_dir() else here.parent / "configs")
 
 
 register_configs()

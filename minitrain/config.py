@@ -5,6 +5,7 @@ composition stay fast; the YAML files under `configs/` fill them in and carry th
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
@@ -218,6 +219,13 @@ class Config:
     resume: Optional[str] = None
     lr_find: bool = False
     optimized_metric: Optional[str] = None
+
+
+def config_dir() -> str:
+    """The config tree: packaged beside the code in a wheel, at the repository root in a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "configs"
+    return str(packaged if packaged.is_dir() else here.parent / "configs")
 
 
 def register_configs() -> None:

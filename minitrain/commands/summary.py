@@ -110,7 +110,7 @@ def compose(overrides: list[str]):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from minitrain.cli import config_dir
+    from minitrain.config import config_dir
     from minitrain.errors import ConfigError
 
     try:

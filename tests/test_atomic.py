@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from minitrain.reports.files import write_csv
+from minitrain.atomic import write_csv
 
 
 @pytest.mark.parametrize("name", ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0", "-2+3",
