@@ -19,7 +19,7 @@ LAYERS = [
     ("learner", ["learner"]),
     ("build", ["build"]),
     ("train and inference", ["train", "inference"]),
-    ("job", ["job", "hydra_callbacks", "hydra_adapter", "launchers", "evaluation"]),
+    ("job", ["job", "hydra_callbacks", "hydra_adapter", "evaluation"]),
     ("commands", ["commands.", "help"]),
     ("entry", ["cli", "__main__", ""]),  # "": the package's own __init__
 ]

@@ -1,1 +1,2 @@
-"""minitrain's Hydra plugins: Hydra builds launchers only from the `hydra_plugins` namespace (minitrain/launchers.py)."""
+"""minitrain's Hydra plugins (Hydra builds launchers only from the `hydra_plugins` namespace): joblib that outlives a
+killed worker. They import the optional joblib plugin, so they live outside the minitrain package."""

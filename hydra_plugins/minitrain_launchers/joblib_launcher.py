@@ -1,5 +1,5 @@
 """`hydra/launcher=joblib` as minitrain configures it (configs/hydra/launcher/joblib.yaml): Hydra's joblib launcher
-that survives a killed worker process. The logic is minitrain.launchers'; Hydra needs the class to live here.
+that survives a killed worker process. The logic is in _survive.py beside it; Hydra needs the class to live here.
 
 Hydra imports every module of `hydra_plugins` when it starts, so this one stays light, and defines nothing
 when the joblib plugin (pip install "minitrain[scale]") is not installed.
@@ -20,6 +20,6 @@ if _HydraJoblibLauncher is not None:
         """Hydra's joblib launcher (the same options); a worker process that dies fails its own job only."""
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int):
-            from minitrain.launchers import launch_surviving_killed_workers
+            from hydra_plugins.minitrain_launchers._survive import launch_surviving_killed_workers
 
             return launch_surviving_killed_workers(self, job_overrides, initial_job_idx)

@@ -1,6 +1,6 @@
 """`hydra/launcher=joblib` that outlives a killed worker: the sweep goes on, and the job that was killed is failed.
 
-The launcher class itself is hydra_plugins/minitrain_launchers/joblib_launcher.py (Hydra builds launchers only from
+The launcher class is joblib_launcher.py beside this module (Hydra builds launchers only from
 the `hydra_plugins` namespace); it calls `launch_surviving_killed_workers`.
 
 Hydra's joblib launcher hands the jobs to one loky process pool. When a worker process dies (`kill -9`, the
