@@ -145,10 +145,11 @@ class LRFinderCallback(Callback):
         if learn.run_dir is None:
             return
         n = drawn_part(smoothed)
-        label = "smoothed training loss" + (f" ({len(smoothed) - n} exploding points after lr {lrs[n - 1]:.2g} "
-                                            "not drawn)" if n < len(smoothed) else "")
-        curves(learn.run_dir / "lr_find.png", lrs[:n], {label: smoothed[:n]}, "learning rate", "loss",
-               title=f"LR finder: suggested lr {self.result['suggested_lr']:.2g}", logx=True,
-               marks={f"suggested {self.result['suggested_lr']:.2g}": self.result["suggested_lr"]})
+        cut = len(smoothed) - n
+        note = f"\n(not drawn: the explosion, {cut} point{'s' * (cut > 1)} past lr {lrs[n - 1]:.2g})" if cut else ""
+        curves(learn.run_dir / "lr_find.png", lrs[:n], {"smoothed training loss": smoothed[:n]}, "learning rate", "loss",
+               title=f"LR finder: suggested lr {self.result['suggested_lr']:.2g}{note}", logx=True,
+               marks={f"suggested {self.result['suggested_lr']:.2g}": self.result["suggested_lr"]},
+               legend="lower left")  # the curve starts high on the left and falls on the right
         write_json(learn.run_dir / "lr_find.json", self.result)
         log.info("Wrote %s and %s", learn.run_dir / "lr_find.png", learn.run_dir / "lr_find.json")

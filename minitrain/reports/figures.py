@@ -92,10 +92,10 @@ def reconstruction_grid(path: Path, originals, reconstructions, title: str = "")
 
 def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
            title: str = "", logx: bool = False, logy: bool = False, marks: dict[str, float] | None = None,
-           integer_x: bool = False) -> None:
+           integer_x: bool = False, legend: str = "best") -> None:
     """Line plot of one or more named series against `x`; `marks` are labelled vertical lines at those x.
 
-    `integer_x` keeps x ticks on whole numbers (epochs), never 1.5.
+    `integer_x` keeps x ticks on whole numbers (epochs), never 1.5; `legend` is where the legend goes.
     """
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
@@ -114,7 +114,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc=legend)
     save_figure(fig, path)
 
 
