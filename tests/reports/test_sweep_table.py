@@ -49,3 +49,17 @@ def test_sweep_png_of_a_search_labels_its_bars_with_short_numbers(tmp_path, monk
     labels = [label.get_text() for label in drawn[0].axes[0].get_yticklabels()]  # horizontal bars, unrotated labels
     assert labels == ["job 0: lr=0.0007247 weight_decay=0.0001235 batch_size=128",
                       "job 1: lr=0.08012 weight_decay=0.0301 batch_size=64"]
+
+
+def test_sweep_png_of_a_few_rates_labels_its_log_axis_plainly(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+    rows = [{"job": str(i), "optimizer.lr": lr, "status": "completed", "valid_accuracy": acc}
+            for i, (lr, acc) in enumerate([("0.008367743772032012", 0.858), ("0.03124", 0.841), ("0.001556", 0.845)])]
+    assert _plot(tmp_path / "sweep.png", rows)
+    FigureCanvasAgg(drawn[0]).draw()
+    ax = drawn[0].axes[0]
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi]
+    assert labels == ["0.002", "0.005", "0.01", "0.02"]
+    assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))  # no 2x10^-3 3x10^-3 ... crowd
