@@ -80,3 +80,13 @@ def test_the_readme_is_a_few_screens_and_links_every_docs_page(maintain):
     assert len(readme.splitlines()) <= 160
     pages = {p.name for p in maintain.PAGES if p.parent.name == "docs"}
     assert pages == set(re.findall(r"\]\(docs/([\w-]+\.md)\)", readme))
+
+
+def test_the_readme_tells_a_cpu_only_user_to_install_the_cpu_build_of_the_pinned_torch_first():
+    readme = (REPO / "README.md").read_text()
+    pinned = re.search(r"^torch==(\S+)$", (REPO / "constraints.txt").read_text(), flags=re.M).group(1)
+    cpu = "--index-url https://download.pytorch.org/whl/cpu"
+    assert f"pip install torch {cpu}" in readme  # before `pip install .`
+    assert f"pip install torch=={pinned} {cpu}" in readme  # before the quick start's `-c constraints.txt`
+    assert readme.index(f"pip install torch {cpu}") < readme.index("pip install .")
+    assert readme.index(f"pip install torch=={pinned} {cpu}") < readme.index("pip install -e . -c constraints.txt")
