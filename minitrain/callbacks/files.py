@@ -84,7 +84,8 @@ def status_of(exception: BaseException | None) -> str:
 class SummaryCallback(Callback):
     """summary.json: status, final and best metrics, wall time, parameter count, device, data and model.
 
-    Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary.
+    Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary. A callback that ends
+    the fit early may say how the run ended (its `status`, e.g. "pruned") and after which epoch (`stopped_epoch`).
     """
 
     order = Order.SUMMARY
@@ -110,9 +111,11 @@ class SummaryCallback(Callback):
         best = spec.best_row(learn.history) if spec is not None else None
         data = learn.dls.data
         error = learn.exception
-        stopped = next((cb.stopped_epoch for cb in learn.cbs if isinstance(cb, EarlyStoppingCallback)), None)
+        stopper = next((cb for cb in learn.cbs if type(cb).__name__ == learn.stopped_by), None)  # None: ran to the end
+        stopped = getattr(stopper, "stopped_epoch", None)
+        status = getattr(stopper, "status", None) if error is None else None  # e.g. a search pruned the run
         return {
-            "status": status_of(error),
+            "status": status or status_of(error),
             **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
             "dataset": self.dataset,
             "model": self.model,
@@ -123,8 +126,8 @@ class SummaryCallback(Callback):
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),
             "epochs_planned": learn.n_epochs,
-            "stopped_early": stopped is not None,  # trainer.early_stop_patience ended the fit
-            "stopped_epoch": stopped,  # the last epoch trained when it did
+            "stopped_early": isinstance(stopper, EarlyStoppingCallback),  # trainer.early_stop_patience ended the fit
+            "stopped_epoch": stopped,  # the last epoch trained when a callback ended the fit early (or pruned it)
             "stopped_by": getattr(learn, "stopped_by", None),  # the callback that ended the fit early, if one did
             "final": learn.history[-1] if learn.history else {},
             "best_epoch": best["epoch"] if best else None,
