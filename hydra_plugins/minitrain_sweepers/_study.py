@@ -46,10 +46,9 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     return optuna.storages.RDBStorage(url, engine_kwargs=engine)
 
 
-def open_study(url: str, name: str, sampler, pruner: BasePruner, direction: str, resume: bool,
-               sweep_dir: Path) -> optuna.Study:
-    """The study `name` at `url`: a new one, or with `resume` the one there; an OutputError refuses to mix a new
-    search into a study already there, or to continue one that is not."""
+def open_study(url: str, name: str, pruner: BasePruner, direction: str, resume: bool, sweep_dir: Path) -> optuna.Study:
+    """The study `name` at `url`: a new one, or with `resume` the one there (its sampler is the caller's to set);
+    an OutputError refuses to mix a new search into a study already there, or to continue one that is not."""
     db = sweep_dir / DB_FILE
     where = str(db) if url == storage_url(None, sweep_dir) else url
     if resume and where == str(db) and not db.is_file():
@@ -63,8 +62,8 @@ def open_study(url: str, name: str, sampler, pruner: BasePruner, direction: str,
     if resume and not exists:
         raise OutputError(f"hydra.sweeper.resume=true: {where} holds no study '{name}' to continue. Give the "
                           "hydra.sweep.dir of the search to continue, or drop hydra.sweeper.resume to start one.")
-    study = optuna.create_study(storage=open_storage(url), study_name=name, sampler=sampler, pruner=pruner,
-                                direction=direction, load_if_exists=resume)
+    study = optuna.create_study(storage=open_storage(url), study_name=name, pruner=pruner, direction=direction,
+                                load_if_exists=resume)
     if study.direction.name.lower() != direction:
         raise ConfigError(f"The study '{name}' in {where} was started to {study.direction.name.lower()}; "
                           f"hydra.sweeper.direction={direction} cannot continue it.")

@@ -15,6 +15,7 @@ import optuna
 import yaml
 from hydra.core.plugins import Plugins
 from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from hydra_plugins.minitrain_sweepers import _pictures, _space, _study
@@ -53,25 +54,33 @@ class Search:
     def sweep(self, arguments: list[str]) -> None:
         """Run trials until the study holds n_trials that ended (completed, pruned, or failed by themselves)."""
         space = _or_fail(_space.parse, [f"{k}={v}" for k, v in self.params.items()] + list(arguments))
-        sampler, n_trials = self.sampler, self.n_trials
-        if isinstance(sampler, functools.partial):  # the grid sampler: its grid is the search space
-            grid = _or_fail(_space.grid, space)
-            sampler = sampler(grid)
-            n_trials = min(n_trials, math.prod(len(values) for values in grid.values()))
         url = _study.storage_url(self.storage, self.sweep_dir)
-        study = _or_fail(_study.open_study, url, self.study_name, sampler, self.pruner, self.direction,
-                         self.resume, self.sweep_dir)
+        study = _or_fail(_study.open_study, url, self.study_name, self.pruner, self.direction, self.resume,
+                         self.sweep_dir)
+        study.sampler, n_trials = self.make_sampler(space, len(study.trials))
         again = _study.rerun_interrupted(study, self.sweep_dir) if self.resume else []
         done = sum(_study.counted(t) for t in study.get_trials(deepcopy=False))
         log.info("Study %s in %s: %d of %d trials done%s, sampler %s, pruner %s, %s", self.study_name, url, done,
                  n_trials, f", {len(again)} interrupted ones to run again" if again else "",
-                 type(sampler).__name__, self.pruner_name, self.direction)
+                 type(study.sampler).__name__, self.pruner_name, self.direction)
         job, batch_size = _study.next_job(study, self.sweep_dir), self.batch_size()
         while done < n_trials:
             trials = [study.ask(space.distributions) for _ in range(min(batch_size, n_trials - done))]
             self.run(study, trials, space, url, job)
             job, done = job + len(trials), done + len(trials)
         self.report(study)
+
+    def make_sampler(self, space: _space.Space, trials_before: int) -> tuple[optuna.samplers.BaseSampler, int]:
+        """hydra.sweeper.sampler, and the number of trials to run with it (a grid has only so many points).
+
+        Continuing a study, the seed is moved on by the trials already there: seeded as at the start, the sampler
+        would propose again the values of the study's first trials."""
+        options = {"seed": self.sampler.seed + trials_before} if self.sampler.get("seed") is not None else {}
+        sampler = instantiate(self.sampler, **options)
+        if not isinstance(sampler, functools.partial):
+            return sampler, self.n_trials
+        grid = _or_fail(_space.grid, space)  # the grid sampler: its grid is the search space
+        return sampler(grid), min(self.n_trials, math.prod(len(values) for values in grid.values()))
 
     def batch_size(self) -> int:
         """Trials launched at once: hydra.sweeper.n_jobs, or as many as the launcher runs side by side."""

@@ -28,6 +28,7 @@ class PruningConf:
 @dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.minitrain_sweepers.optuna_sweeper.OptunaSweeper"
+    _recursive_: bool = False     # the sweeper builds its sampler itself: a resumed study's is seeded anew
     defaults: List[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
     sampler: Any = MISSING        # hydra/sweeper/sampler=tpe | random | grid: what proposes each trial's values
     # maximize | minimize; by default what suits optimized_metric (accuracy up, losses down: minitrain/search.py)

@@ -72,6 +72,11 @@ class LossPlotCallback(Callback):
             loss_curves(learn.run_dir / "losses.png", self.batch_losses, learn.history)
 
 
+def _stopper(learn):
+    """The callback that ended the fit early (learn.stopped_by names its class), or None when the fit ran on."""
+    return next((cb for cb in learn.cbs if type(cb).__name__ == getattr(learn, "stopped_by", None)), None)
+
+
 def status_of(exception: BaseException | None) -> str:
     """completed, interrupted (Ctrl-C / SIGTERM), diverged (NaN/inf loss) or failed, from what ended the fit."""
     if exception is None:
@@ -98,9 +103,9 @@ class SummaryCallback(Callback):
         self.started = time.perf_counter()
 
     def cleanup_fit(self, learn) -> None:
-        stopped_by = getattr(learn, "stopped_by", None)  # early stopping says why itself
-        if stopped_by not in (None, EarlyStoppingCallback.__name__) and learn.exception is None and learn.history:
-            log.info("%s ended the fit after epoch %d of %d", stopped_by, learn.history[-1].get("epoch", 0),
+        stopper = _stopper(learn)  # early stopping and a search's pruning (stopped_epoch) say why themselves
+        if stopper is not None and not hasattr(stopper, "stopped_epoch") and learn.exception is None and learn.history:
+            log.info("%s ended the fit after epoch %d of %d", learn.stopped_by, learn.history[-1].get("epoch", 0),
                      learn.n_epochs)
         if learn.run_dir is None or isinstance(learn.exception, ResumeError):
             return  # a resume that could not restore the run leaves the run's own summary as it was
@@ -111,7 +116,7 @@ class SummaryCallback(Callback):
         best = spec.best_row(learn.history) if spec is not None else None
         data = learn.dls.data
         error = learn.exception
-        stopper = next((cb for cb in learn.cbs if type(cb).__name__ == learn.stopped_by), None)  # None: ran to the end
+        stopper = _stopper(learn)
         stopped = getattr(stopper, "stopped_epoch", None)
         status = getattr(stopper, "status", None) if error is None else None  # e.g. a search pruned the run
         return {
