@@ -15,8 +15,10 @@ holds an earlier one (it would replace its checkpoints and splice its metrics).
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
+import math
 import os
 import shlex
 from pathlib import Path
@@ -59,6 +61,23 @@ def read_config(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, yaml.YAMLError):
         return None
     return config if isinstance(config, dict) else None
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """metrics.csv as one dict per epoch (the cells that are numbers), or [] when it is missing or unreadable."""
+    try:
+        with (run_dir / METRICS).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+    return [{k: float(v) for k, v in row.items() if k and _is_number(v)} for row in rows]
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        return text is not None and math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:

@@ -118,6 +118,28 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     save_figure(fig, path)
 
 
+def overlaid_curves(path: Path, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], xlabel: str,
+                    title: str = "") -> None:
+    """One panel per metric side by side, each with every labelled (x, y) curve of it overlaid; the labels once,
+    below the panels (they name runs, and may be long)."""
+    fig = Figure(figsize=(5.5 * len(panels) + 0.5, 4.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (metric, lines) in zip(axes, panels.items()):
+        for i, (label, (x, y)) in enumerate(lines.items()):
+            ax.plot(x, y, marker="o" if len(x) <= 30 else None, markersize=3, label=label, color=f"C{i % 10}",
+                    linestyle=("-", "--", ":", "-.")[i // 10 % 4])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=1 if len(labels) > 6 else 2,
+               fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, path)
+
+
 def smooth(values: Sequence[float], beta: float) -> list[float]:
     """Exponential moving average, bias-corrected (as in Adam), so the first values are not pulled to zero."""
     out, average = [], 0.0
