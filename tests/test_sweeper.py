@@ -189,3 +189,43 @@ def test_ctrl_c_stops_the_search_and_prints_the_command_that_continues_it(tmp_pa
     resumed = run_cli(tmp_path / "resumed", *command[1:], **SLOW)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert [t.state for t in study_in(sweep_dir).trials] == [State.FAIL, State.COMPLETE]
+
+
+RETIRED = '''"""A stand-in for the retired hydra-optuna-sweeper plugin: configs of the same names as this sweeper's."""
+from dataclasses import dataclass
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class RetiredSweeperConf:
+    _target_: str = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    direction: str = "minimize"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="optuna", node=RetiredSweeperConf)
+'''
+COMPOSE = """from hydra import compose, initialize_config_dir
+from minitrain.config import config_dir, register_configs
+register_configs()
+with initialize_config_dir(config_dir=config_dir(), version_base=None):
+    cfg = compose("config", overrides=["hydra/sweeper=optuna", "hydra.sweeper.pruner=median"], return_hydra_config=True)
+print(cfg.hydra.sweeper._target_, cfg.hydra.sweeper.direction)
+"""
+
+
+def test_the_retired_optuna_plugin_still_installed_does_not_replace_this_sweepers_config(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO, cli_env
+
+    installed = tmp_path / "site"  # on the path after this checkout: Hydra imports the stand-in after this sweeper
+    plugin = installed / "hydra_plugins" / "retired_optuna"
+    plugin.mkdir(parents=True)
+    (plugin / "__init__.py").write_text("")
+    (plugin / "config.py").write_text(RETIRED)
+    proc = subprocess.run([sys.executable, "-c", COMPOSE], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=cli_env(tmp_path, checkout=False, PYTHONPATH=f"{REPO}:{installed}"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["hydra_plugins.minitrain_sweepers.optuna_sweeper.OptunaSweeper", "maximize"]

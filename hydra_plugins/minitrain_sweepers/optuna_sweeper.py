@@ -12,7 +12,9 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import MISSING, DictConfig
@@ -69,16 +71,9 @@ class GridSamplerConf:
 
 
 def register() -> None:
-    """Offer `hydra/sweeper=optuna` and its samplers, when Optuna is installed.
-
-    The retired hydra-optuna-sweeper plugin registers configs of the same names; where it is still installed,
-    its registration runs first here, so that these replace it whatever order Hydra finds the plugins in."""
+    """Offer `hydra/sweeper=optuna` and its samplers, when Optuna is installed."""
     if importlib.util.find_spec("optuna") is None:
         return
-    try:
-        import hydra_plugins.hydra_optuna_sweeper.config  # noqa: F401
-    except ImportError:
-        pass
     cs = ConfigStore.instance()
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="minitrain")
     for name, node in {"tpe": TPESamplerConf, "random": RandomSamplerConf, "grid": GridSamplerConf}.items():
@@ -86,6 +81,18 @@ def register() -> None:
 
 
 register()
+
+
+class RegisterAfterEveryPlugin(SearchPathPlugin):
+    """Registers this sweeper's configs again once Hydra has imported every plugin, before anything composes.
+
+    The retired hydra-optuna-sweeper plugin, where it is still installed, registers configs of the same names
+    (hydra/sweeper/optuna, its samplers) when Hydra imports it, which may come after this module: registered
+    again here, these are the ones used, whatever order Hydra found the plugins in. The search path is left as
+    it is."""
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        register()
 
 
 class OptunaSweeper(Sweeper):
