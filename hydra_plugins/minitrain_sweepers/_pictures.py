@@ -10,11 +10,11 @@ from pathlib import Path
 
 import matplotlib
 import optuna
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import MaxNLocator
 from optuna.trial import TrialState
 from optuna.visualization import matplotlib as plots
 
-from minitrain.reports.figures import save_figure  # also puts matplotlib on its file-only backend
+from minitrain.reports.figures import log_x, save_figure  # figures.py also puts matplotlib on its file-only backend
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def slices(study: optuna.Study, value: str):
     panels = list(getattr(axes, "flat", [axes]))
     for ax in panels:
         if ax.get_xscale() == "log":
-            _log_ticks(ax)
+            log_x(ax, ax.get_xlim())  # plain numbers, never crowded
         _title(ax, "")
     figure = panels[0].get_figure()
     figure.suptitle(f"{value} against each parameter (completed trials)")
@@ -104,16 +104,6 @@ def write(study: optuna.Study, sweep_dir: Path, value: str) -> list[Path]:
 def _figure(axes):
     """The figure that Optuna's axes (one Axes, or an array of them: one per parameter) are drawn on."""
     return (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
-
-
-def _log_ticks(ax) -> None:
-    """A log-scale x axis labelled in plain numbers (0.014, not 1.4x10^-2), slanted so that they never overlap;
-    under a decade wide, its minor ticks are labelled too (else it may show no number at all)."""
-    plain = FuncFormatter(lambda value, _: f"{value:.2g}")
-    low, high = ax.get_xlim()
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain if low > 0 and high / low < 10 else NullFormatter())
-    ax.tick_params(axis="x", which="both", labelrotation=45, labelsize=8)
 
 
 def _title(ax, text: str) -> None:
