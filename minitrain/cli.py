@@ -15,7 +15,6 @@ from minitrain.config import config_dir, register_configs
 from minitrain.distributed import worker_argv
 from minitrain.errors import Exit, MinitrainError, fail
 from minitrain.rundir import resume_argv
-from minitrain.search import optuna_argv
 
 
 register_configs()
@@ -50,9 +49,8 @@ def check_plugins(argv: list[str]) -> None:
     import importlib.util
 
     for arg in argv:
-        if arg.startswith("hydra/sweeper=optuna") and not importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper"):
-            fail('hydra/sweeper=optuna needs the Optuna sweeper: pip install "minitrain[scale]" '
-                 '(or pip install hydra-optuna-sweeper).')
+        if arg.startswith("hydra/sweeper=optuna") and not importlib.util.find_spec("optuna"):
+            fail('hydra/sweeper=optuna needs Optuna: pip install "minitrain[scale]" (or pip install optuna).')
 
 
 def main() -> None:
@@ -70,7 +68,7 @@ def main() -> None:
     check_arguments(sys.argv[1:])
     check_plugins(sys.argv[1:])
     try:
-        sys.argv[1:] = optuna_argv(worker_argv(resume_argv(sys.argv[1:])))
+        sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
     except MinitrainError as e:
         fail(str(e), e.exit_code)
     # configs/hydra/launcher/submitit_slurm.yaml replaces the plugin's config of that name on purpose; Hydra

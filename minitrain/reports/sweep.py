@@ -92,7 +92,8 @@ def sweep_table(rows: list[dict]):
 
 def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
     """Write sweep.csv and sweep.png into `sweep_dir`; return the rows and the report files there (no sweep.png
-    when no job has a final metric to plot; Optuna's optimization_results.yaml when a search wrote one)."""
+    when no job has a final metric to plot; a search's optimization_results.yaml and Optuna's figures, optuna_*.png,
+    when hydra/sweeper=optuna wrote them)."""
     rows = collect_jobs(sweep_dir)
     if not rows:
         return rows, []
@@ -104,8 +105,9 @@ def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
     write_csv(written[0], rows, columns)
     if _plot(sweep_dir / "sweep.png", rows):
         written.append(sweep_dir / "sweep.png")
-    if (sweep_dir / "optimization_results.yaml").is_file():  # an Optuna search's best trial, written by the plugin
+    if (sweep_dir / "optimization_results.yaml").is_file():  # an Optuna search's best trial, written by the sweeper
         written.append(sweep_dir / "optimization_results.yaml")
+    written += sorted(sweep_dir.glob("optuna_*.png"))  # and its figures (hydra_plugins/minitrain_sweepers/_pictures.py)
     return rows, written
 
 
