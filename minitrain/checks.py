@@ -8,7 +8,6 @@ keys that `+key=value` added past the schema (where a typo hides: `+trainer.epoc
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import math
 import os
@@ -19,6 +18,7 @@ from minitrain import distributed
 from minitrain.data import MAX_CLASSES
 from minitrain.errors import ConfigError
 from minitrain.search import metric_names
+from minitrain.suggest import did_you_mean, nearest, nearest_keys
 
 _SIZE_KEYS = ("hidden", "depth", "num_classes", "image_size", "in_channels")  # model keys that count something
 # Optimizer and scheduler keys that torch (or minitrain's schedules) take only in a range, wherever a config has them:
@@ -133,24 +133,42 @@ def task_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
-    """Keys in a typed node (one with a schema) that its schema does not have: `+key=value` lets them in.
+def unknown_keys(cfg: DictConfig, prefix: str = "", every_key: list[str] | None = None) -> list[str]:
+    """Keys in a typed node (one with a schema) that its schema does not have: `+key=value` lets them in. Each is
+    told the nearest keys of the whole config (`+epochs=3`: did you mean trainer.epochs?).
 
     A node that builds a class (`_target_`) is left to argument_problems, which also knows a user's own class."""
     problems = []
     schema = OmegaConf.get_type(cfg)
+    if every_key is None:
+        every_key = schema_keys(cfg)
     if dataclasses.is_dataclass(schema) and "_target_" not in cfg:
         known = [f.name for f in dataclasses.fields(schema)]
         for key in cfg.keys():
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (its keys: {', '.join(known)})"
+                close = nearest_keys(f"{prefix}{key}", every_key)
+                hint = f" ({did_you_mean(close)})" if close else f" (its keys: {', '.join(known)})"
                 problems.append(f"{prefix}{key} is not a setting of {prefix.rstrip('.') or 'the config'}{hint}")
     for key in cfg.keys():
         node = cfg._get_node(key)
         if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
-            problems += unknown_keys(node, f"{prefix}{key}.")
+            problems += unknown_keys(node, f"{prefix}{key}.", every_key)
     return problems
+
+
+def schema_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """The dotted keys of `cfg` that a schema or a built class declares: what a misspelt key may have meant."""
+    schema = OmegaConf.get_type(cfg)
+    known = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else None
+    keys = []
+    for key in cfg.keys():
+        if known is not None and "_target_" not in cfg and key not in known:
+            continue  # itself one of the unknown keys
+        keys.append(f"{prefix}{key}")
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+            keys += schema_keys(node, f"{prefix}{key}.")
+    return keys
 
 
 def argument_problems(group: str, node: DictConfig) -> list[str]:
@@ -164,7 +182,10 @@ def argument_problems(group: str, node: DictConfig) -> list[str]:
         return []
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return []
-    return [f"{group}.{key} is not an argument of {target.__name__} (it takes: {', '.join(n for n in parameters if n != 'params')})"
+    takes = [n for n in parameters if n != "params"]
+    return [f"{group}.{key} is not an argument of {target.__name__} ("
+            + (f"{did_you_mean([f'{group}.{n}' for n in close])} It takes: " if (close := nearest(str(key), takes)) else "it takes: ")
+            + f"{', '.join(takes)})"
             for key in node.keys()
             if not str(key).startswith("_") and key not in parameters and key not in ("task", "init")]
 

@@ -9,7 +9,8 @@ Layout (every path minitrain reads or writes in a run is named here):
 
 A run directory belongs to one live run: a fresh default folder per run, a lock while the run lives (an `flock`
 held until the process exits, so a killed run leaves no stale lock), and a new run never starts in a folder that
-holds an earlier one (it would replace its checkpoints and splice its metrics).
+holds an earlier one (it would replace its checkpoints and splice its metrics). A run refused before it trained
+(its config or data) takes away the folders it made (`discard_unused`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import fcntl
 import json
 import os
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ METRICS = "metrics.csv"
 LOG = "minitrain.log"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 RUN_FILES = (CHECKPOINTS, METRICS, SUMMARY)  # what makes a folder hold a run
+STARTUP_FILES = (OVERRIDES.parent.name, LOG, LOCK_FILE)  # what Hydra and the lock put in a run directory before training
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
@@ -171,20 +174,60 @@ def resume_argv(argv: list[str]) -> list[str]:
     kept = [o for o in map(str, saved) if key_of(o) not in new_keys | {"resume"}]
     return [*kept, *new, f"resume={quoted(str(run_dir))}", f"hydra.run.dir={quoted(str(run_dir))}"]
 _held: dict[Path, int] = {}  # run directories this process has locked -> the open lock file (closed at exit)
+_made: list[Path] = []  # folders this process created for a run or sweep directory, parents first
+
+
+def make_dirs(path: Path) -> None:
+    """`path` and any missing parents, created; those this process made are remembered for `discard_unused`."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another run made it meanwhile: not ours to take away
+            continue
+        _made.append(folder.resolve())
 
 
 def claim_fresh(path: Path) -> Path:
     """`path`, or `path_1`, `path_2`, ... if an earlier run has it: created here, atomically, so that two
     runs racing for the same default folder each get their own."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     candidate, n = path, 0
     while True:
         try:
             candidate.mkdir()
+            _made.append(candidate.resolve())
             return candidate
         except FileExistsError:
             n += 1
             candidate = path.with_name(f"{path.name}_{n}")
+
+
+def untouched(run_dir: Path) -> bool:
+    """Whether `run_dir` is a folder holding nothing but what the start of a run put there (STARTUP_FILES)."""
+    return run_dir.is_dir() and all(entry.name in STARTUP_FILES for entry in run_dir.iterdir())
+
+
+def holds_epochs(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a trained epoch's files (checkpoints/ or metrics.csv)."""
+    return any((run_dir / name).exists() for name in (CHECKPOINTS, METRICS))
+
+
+def discard_unused(run_dir: Path) -> bool:
+    """Remove `run_dir` (and the parents made with it, once empty) when this process created it and it holds no
+    trained epoch: a run refused before it trained leaves no folder behind. A folder this process did not make is
+    left as it is. True if removed."""
+    folder = run_dir.absolute()
+    if folder.is_symlink() or not folder.is_dir() or holds_epochs(folder) or folder.resolve() not in _made:
+        return False
+    made_parents = [p for p in reversed(_made) if p in folder.resolve().parents]  # deepest first
+    shutil.rmtree(folder)  # never follows a link inside: rmtree unlinks links
+    for parent in made_parents:
+        try:
+            parent.rmdir()  # only once empty: a date folder holding earlier runs stays
+        except OSError:
+            break
+    return True
 
 
 def lock(run_dir: Path) -> None:
@@ -192,7 +235,7 @@ def lock(run_dir: Path) -> None:
     run_dir = run_dir.resolve()
     if run_dir in _held:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -14,6 +14,21 @@ from minitrain.errors import MinitrainError, fail
 
 COMMANDS = {"eval": "minitrain.commands.evaluate", "predict": "minitrain.commands.predict",
             "export": "minitrain.commands.export", "summary": "minitrain.commands.summary"}
+TRAINING_WORDS = ("train", "fit", "run", "training")  # what a user may type to train: training takes no command word
+
+
+def not_a_command(word: str, first: bool = True) -> str:
+    """What to say of a bare `word` on a training command line (`minitrain evaluate`): the commands there are,
+    the nearest of them, and training's own form."""
+    from minitrain.suggest import did_you_mean, nearest
+
+    close = did_you_mean(nearest(word, COMMANDS))
+    where = "a minitrain command" if first else "a KEY=VALUE override, and commands come first"
+    train = ("Training takes no command word: drop it, as in minitrain trainer.epochs=3" if word in TRAINING_WORDS
+             else "To train, give KEY=VALUE overrides only: minitrain [KEY=VALUE ...], e.g. minitrain trainer.epochs=3")
+    return (f"'{word}' is not {where}{f' ({close})' if close else ''}. The commands are: "
+            f"{', '.join(f'minitrain {c}' for c in COMMANDS)} (each with --help). {train}; "
+            "minitrain --help lists the keys.")
 
 
 def parse_options(name: str, schema: type, argv: list[str]):
