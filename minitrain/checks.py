@@ -57,6 +57,10 @@ def check_config(cfg: DictConfig) -> None:
             f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
             f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
         )
+    valid_pct = cfg.dataset.get("valid_pct")
+    if valid_pct is not None and not 0 < valid_pct < 1:
+        problems.append(f"dataset.valid_pct={valid_pct} is the share of the training images held out to validate on "
+                        "when the data has no validation split: between 0 and 1 (both excluded), e.g. 0.2, or null")
     if cfg.dataset.num_classes is not None and not 1 <= cfg.dataset.num_classes <= MAX_CLASSES:
         problems.append(f"dataset.num_classes={cfg.dataset.num_classes} must be between 1 and {MAX_CLASSES} "
                         "(or null: from the data)")

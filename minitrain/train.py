@@ -33,7 +33,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     if rank.distributed:
         distributed.start(device)
     task = TASKS[str(cfg.model.task)]
-    data = load_image_data(cfg.dataset)
+    data = load_image_data(cfg.dataset, seed=cfg.seed)  # the seed draws a held-out validation share (valid_pct)
     cfg = shaped_config(cfg, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
     dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)

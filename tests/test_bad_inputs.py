@@ -294,6 +294,16 @@ def folder_that_is_not_a_run(i: Inputs) -> list[str]:
     return [f"resume={folder}"]
 
 
+def parquet_of_another_tool(i: Inputs) -> list[str]:
+    import pandas as pd
+
+    folder = i.folder()
+    folder.mkdir()
+    pd.DataFrame({"text": ["a", "b"], "score": [1.0, 2.0]}).to_parquet(folder / "train-00000-of-00001.parquet")
+    pd.DataFrame({"user": ["x"], "clicks": [4]}).to_parquet(folder / "test-00000-of-00001.parquet")
+    return [f"dataset.path={folder}"]
+
+
 def a_file(i: Inputs) -> Path:
     blocker = i.tmp / "a-file"
     blocker.write_text("a regular file where a folder should be")
@@ -377,6 +387,8 @@ BAD_INPUTS: dict[str, Case] = {
     "fifo-among-images": Case(fifo_among_images, ("waits-forever.png is a FIFO (named pipe), not a regular file",
                                                   "remove it"), then=no_cache),
     "parquet-without-image-column": Case(no_image_column, ("has no image column", "label", "brightness")),
+    "parquet-of-another-tool": Case(parquet_of_another_tool, ("are not one dataset's", "user, clicks", "text, score",
+                                                              "an image column")),
     "parquet-string-labels": Case(string_labels, ("holds string values", "integer class indices")),
     "parquet-null-labels": Case(null_labels, ("empty (null) labels",)),
     "parquet-null-image": Case(null_image, ("Row 5 of the 'train' split", "'image' column is null", "remove the row")),
@@ -486,7 +498,7 @@ def test_a_bad_input_exits_non_zero_with_one_clear_line(bad_input_runs, row_id):
     text = result.stdout + result.stderr
     explanation = f"minitrain {' '.join(args)}\nexit {result.returncode}\n{text[-4000:]}"
     assert result.returncode == case.code, explanation
-    assert "Traceback" not in text and "To append to your config" not in text, explanation
+    assert "Traceback" not in text and "To append to your config" not in text and "CastError" not in text, explanation
     assert [line for line in result.stderr.splitlines() if line.startswith("Error: ")], explanation
     said = " ".join(text.split())
     for fragment in case.says:

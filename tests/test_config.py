@@ -184,7 +184,8 @@ def test_an_unknown_group_option_fails_and_lists_the_available_ones(compose_conf
      ("optimizer.lr=0", "optimizer.lr"), ("loader.num_workers=-1", "loader.num_workers"),
      ("trainer.label_smoothing=1.0", "trainer.label_smoothing"), ("trainer.grad_clip=0", "trainer.grad_clip"),
      ("augment.crop_padding=-1", "augment.crop_padding"), ("augment.erase_p=2", "augment.erase_p"),
-     ("lr_find=true resume=outputs/run", "lr_find")],
+     ("lr_find=true resume=outputs/run", "lr_find"), ("dataset.valid_pct=0", "dataset.valid_pct"),
+     ("dataset.valid_pct=1", "dataset.valid_pct")],
 )
 def test_values_that_compose_but_cannot_train_are_refused_naming_the_key(override, key, compose_config):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
