@@ -5,7 +5,7 @@ Layout (every path minitrain reads or writes in a run is named here):
     RUN/.hydra/overrides.yaml      the command line's overrides (Hydra writes it; `resume=RUN` reads it)
     RUN/checkpoints/last.pt        everything needed to resume; best.pt: the best epoch so far
     RUN/metrics.csv, summary.json, losses.png, samples.png, predictions.png, reconstructions/, minitrain.log
-    RUN/eval/, predict/, export/   what `minitrain eval|predict|export run=RUN` write
+    RUN/eval/, predict/, export/   what `minitrain eval|predict|export run=RUN` write (eval split=train: eval_train/)
 
 A run directory belongs to one live run: a fresh default folder per run, a lock while the run lives (an `flock`
 held until the process exits, so a killed run leaves no stale lock), and a new run never starts in a folder that
@@ -94,15 +94,37 @@ def refuse_earlier_sweep(sweep_dir: Path) -> None:
 
 
 def find_run(path: str | Path) -> Path:
-    """`path` as a run directory (one with checkpoints/), or a RunError saying what it is instead."""
+    """`path` as a run directory (one with checkpoints/), or a RunError saying what it is instead. A checkpoint file
+    in a run's checkpoints/ folder (`run=DIR/checkpoints/best.pt`) means its run."""
     run_dir = Path(path).expanduser().resolve()
+    if run_dir.is_file() and run_dir.parent.name == CHECKPOINTS:
+        run_dir = run_dir.parent.parent
+    elif run_dir.is_file():
+        raise RunError(f"run={run_dir} is a file, not a run directory. Give the run's folder, e.g. "
+                       "run=outputs/2026-01-31/12-00-00, and a checkpoint file as checkpoint=FILE.")
     if not run_dir.is_dir():
         raise RunError(f"run={run_dir} does not exist. Give a run directory, e.g. run=outputs/2026-01-31/12-00-00.")
     if not (run_dir / CHECKPOINTS).is_dir():
-        what = "a run that ended before its first epoch" if (run_dir / ".hydra").is_dir() else "not a minitrain run"
-        raise RunError(f"run={run_dir} is {what}: it has no {CHECKPOINTS}/ folder. Give the folder of a run that "
-                       "finished at least one epoch, e.g. run=outputs/2026-01-31/12-00-00.")
+        raise RunError(_no_checkpoints(run_dir))
     return run_dir
+
+
+def _no_checkpoints(run_dir: Path) -> str:
+    """Why `run_dir` has no checkpoints/ folder, and what to run instead."""
+    summary, overrides = read_summary(run_dir) or {}, read_overrides(run_dir) or []
+    done = summary.get("epochs_completed")
+    if isinstance(done, int) and not isinstance(done, bool) and done > 0:
+        fast = "debug=fast" in overrides
+        why = ("debug=fast skips checkpoints" if fast else
+               "its checkpoint callback was off: ~callbacks.checkpoint or callbacks.checkpoint=null")
+        again = [o for o in overrides if key_of(o) not in ("debug", "callbacks.checkpoint", "hydra.run.dir")]
+        again += ["trainer.epochs=1", "trainer.limit_batches=2"] if fast else []
+        return (f"run={run_dir} trained {done} epoch(s) but saved no checkpoint ({why}); eval, predict and export "
+                "need one. Train a run that saves them, e.g.: "
+                f"{shlex.join(['minitrain', *again]) if again else 'minitrain trainer.epochs=1'}")
+    what = "a run that ended before its first epoch" if (run_dir / ".hydra").is_dir() else "not a minitrain run"
+    return (f"run={run_dir} is {what}: it has no {CHECKPOINTS}/ folder. Give the folder of a run that finished at "
+            "least one epoch, e.g. run=outputs/2026-01-31/12-00-00.")
 
 
 def checkpoint_file(run_dir: Path, which: str) -> Path:
@@ -119,6 +141,18 @@ def checkpoint_file(run_dir: Path, which: str) -> Path:
     there = sorted(p.name for p in folder.glob("*.pt"))
     raise RunError(f"checkpoint={which} does not exist. {folder} holds: "
                    f"{', '.join(there) or 'nothing'}. Use checkpoint=best, checkpoint=last or a .pt file's path.")
+
+
+def checkpoint_choice(run: str | Path, which: str | None) -> str:
+    """The checkpoint to use: `which` (best, last or a .pt path), else the file `run` names
+    (`run=DIR/checkpoints/last.pt`), else best; a RunError when `run` and `which` name two different files."""
+    named = Path(run).expanduser().resolve()
+    if not named.is_file():
+        return which or "best"
+    if which is not None and checkpoint_file(find_run(named), which).resolve() != named:
+        raise RunError(f"run={run} names a checkpoint and checkpoint={which} another: give one of them "
+                       f"(run={named.parent.parent} checkpoint={which}, or run={run} alone).")
+    return str(named)
 
 
 def report_dir(run_dir: Path, name: str) -> Path:
