@@ -19,6 +19,7 @@ from minitrain.data import MAX_CLASSES
 from minitrain.errors import ConfigError
 from minitrain.search import metric_names
 from minitrain.suggest import did_you_mean, nearest, nearest_keys
+from minitrain.user_code import import_problem, locate
 
 _SIZE_KEYS = ("hidden", "depth", "num_classes", "image_size", "in_channels")  # model keys that count something
 # Optimizer and scheduler keys that torch (or minitrain's schedules) take only in a range, wherever a config has them:
@@ -177,13 +178,12 @@ def schema_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
 
 def argument_problems(group: str, node: DictConfig) -> list[str]:
     """Keys of a `_target_` node that its class does not take (they would fail, or be dropped, when it is built)."""
-    from hydra.utils import get_class
-
     try:
-        target = get_class(node._target_)
+        target = locate(str(node._target_))
         parameters = inspect.signature(target).parameters
-    except Exception:  # an unimportable target is reported when it is built, with Hydra's own message
-        return []
+    except Exception as e:  # a missing module is said here, before the run starts; anything else when it is built
+        problem = import_problem(str(node._target_), e)
+        return [f"{group}._target_={problem}"] if problem else []
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return []
     takes = [n for n in parameters if n != "params"]

@@ -19,6 +19,7 @@ from minitrain.hydra_adapter import args_parser
 from minitrain.overrides import bare_words, expand_home
 from minitrain.rundir import resume_argv
 from minitrain.search import optuna_argv
+from minitrain.user_code import add_search_paths, search_folders
 
 
 register_configs()
@@ -72,6 +73,7 @@ def main() -> None:
         return
     check_arguments(sys.argv[1:])
     check_words(sys.argv[1:])
+    add_search_paths(search_folders(args_parser().parse_args(sys.argv[1:]).config_dir))  # your own modules
     check_plugins(sys.argv[1:])
     try:
         sys.argv[1:] = optuna_argv(worker_argv(resume_argv(expand_home(sys.argv[1:]))))

@@ -205,3 +205,11 @@ def test_every_invalid_value_is_reported_at_once(compose_config):
 
 def test_the_default_config_passes_the_checks(compose_config):
     check_config(compose_config())
+
+
+def test_a_target_whose_module_is_nowhere_is_refused_before_the_run_naming_where_minitrain_looked(compose_config):
+    with pytest.raises(ConfigError) as info:
+        check_config(compose_config("model=mlp", "model._target_=nosuchmodels.Net"))
+    said = str(info.value)
+    assert "model._target_=nosuchmodels.Net: no module 'nosuchmodels' was found" in said
+    assert "PYTHONPATH" in said and "nosuchmodels.py" in said

@@ -10,8 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minitrain"
 
 # Lowest first. A module may import its own layer and those below; a name ending in "." covers a package.
 LAYERS = [
-    ("base", ["version", "errors", "overrides", "suggest", "atomic", "rundir", "distributed", "device", "threads",
-              "allocator", "interrupts", "events"]),
+    ("base", ["version", "errors", "overrides", "suggest", "user_code", "atomic", "rundir", "distributed", "device",
+              "threads", "allocator", "interrupts", "events"]),
     ("domain", ["metrics", "tasks", "hooks", "data.", "models.", "reports."]),
     ("config", ["config", "search", "checks"]),
     ("run files and steps", ["checkpoint", "forward"]),

@@ -57,6 +57,9 @@ def parse_options(name: str, schema: type, argv: list[str]):
 
 def run_command(name: str, argv: list[str]) -> None:
     """Run subcommand `name` with its command-line arguments; bad input exits 2 with a one-line message."""
+    from minitrain.user_code import add_search_paths, search_folders
+
+    add_search_paths(search_folders())  # a trusted run's own model class, from the current folder
     module = importlib.import_module(COMMANDS[name])
     if "--help" in argv or "-h" in argv:
         print(module.HELP)
