@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -13,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from minitrain import distributed
 from minitrain.allocator import keep_freed_memory
 from minitrain.build import build, build_callbacks, build_model
-from minitrain.checks import check_config
+from minitrain.checks import check_config, doubtful_settings
 from minitrain.checkpoint import plain_config
 from minitrain.data import build_loaders, load_image_data, shaped_config
 from minitrain.data.debug import debug_loaders
@@ -22,10 +23,14 @@ from minitrain.learner import Learner
 from minitrain.models.init import initialize_as_configured
 from minitrain.tasks import TASKS, build_loss
 
+log = logging.getLogger(__name__)
+
 
 def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     """Train as `cfg` says, writing into `run_dir`; returns the fitted Learner."""
     check_config(cfg)
+    for warning in doubtful_settings(cfg):
+        log.warning(warning)
     keep_freed_memory()  # before the data and the first step allocate
     seed_everything(cfg.seed, deterministic=cfg.trainer.deterministic)
     rank = distributed.current()

@@ -207,6 +207,17 @@ def test_the_default_config_passes_the_checks(compose_config):
     check_config(compose_config())
 
 
+def test_flip_tta_without_flip_augmentation_is_doubted_with_the_reason_and_the_fix(compose_config):
+    from minitrain.checks import doubtful_settings
+
+    (warning,) = doubtful_settings(compose_config("experiment=fashion_fast", "trainer.tta_flip=true"))
+    assert "never shown mirrored images" in warning and "augment=flip or augment=flip_crop" in warning
+    for flips in ("augment=flip", "augment=flip_crop", "augment=flip_crop_erase"):
+        assert doubtful_settings(compose_config("trainer.tta_flip=true", flips)) == []
+    assert doubtful_settings(compose_config("trainer.tta_flip=true", "augment=flip_crop", "augment.flip=false"))
+    assert doubtful_settings(compose_config()) == []
+
+
 def test_a_target_whose_module_is_nowhere_is_refused_before_the_run_naming_where_minitrain_looked(compose_config):
     with pytest.raises(ConfigError) as info:
         check_config(compose_config("model=mlp", "model._target_=nosuchmodels.Net"))
