@@ -80,22 +80,23 @@ def epochs_from_stdout(stdout: str) -> list[tuple[int, float, float]]:
     return [(r["epoch"], r["valid_accuracy"], r["time"]) for r in rows]
 
 
-def run_row(name: str, lesson_data: Path, work: Path) -> dict:
-    """Start the row's process, wait for it, and return its wall time and its epochs (accuracy, seconds since start)."""
+def run_row(name: str, lesson_data: Path, work: Path, seed: int | None = None) -> dict:
+    """Start the row's process, wait for it, and return its wall time and its epochs (accuracy, seconds since start).
+    `seed` (minitrain rows only) is passed as `seed=N`; None keeps the config's seed (42)."""
     run_dir = work / f"{name}-{time.time_ns()}"
     if name in ("lesson", "lightning"):
         command = [sys.executable, str(HERE / "lesson_pipeline.py"), "--data", str(lesson_data),
                    *(["--trainer", "lightning"] if name == "lightning" else [])]
     else:
         command = [*minitrain_command(), *([] if name == "default" else [f"experiment={name}"]),
-                   f"hydra.run.dir={run_dir}"]
+                   *([] if seed is None else [f"seed={seed}"]), f"hydra.run.dir={run_dir}"]
     start = time.time()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
     wall = time.time() - start
     if done.returncode != 0:
         raise RowFailed(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     epochs = epochs_from_stdout(done.stdout) if name in ("lesson", "lightning") else epochs_from_log(run_dir / "minitrain.log")
-    return {"row": name, "command": command, "wall_seconds": wall,
+    return {"row": name, "seed": seed, "command": command, "wall_seconds": wall,
             "epochs": [{"epoch": e, "valid_accuracy": a, "seconds": t - start} for e, a, t in epochs]}
 
 
@@ -113,6 +114,8 @@ def main() -> None:
     parser.add_argument("--targets", nargs="+", type=float, default=[0.90, 0.92, 0.93, 0.94],
                         help="validation accuracies for the seconds-to columns")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each row, interleaved; the table shows the median wall time")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="run each minitrain row once per seed (after the first repeat's seed 42 rows: one per seed)")
     parser.add_argument("--work", default=None, help="where the lesson's data and the run directories go (default: a temporary folder)")
     parser.add_argument("--out", default=None, help="write every run as JSON here")
     args = parser.parse_args()
@@ -121,18 +124,23 @@ def main() -> None:
     lesson_data = prepare_lesson_data(work)
 
     runs: dict[str, list[dict]] = {name: [] for name in args.rows}
+    seeds: dict[str, list[dict]] = {}  # the extra seeds' runs: accuracy only, never in the timing medians
     try:
         for repeat in range(args.repeats):
             for name in args.rows:
                 result = run_row(name, lesson_data, work)
                 runs[name].append(result)
-                accuracies = ", ".join(f"{e['valid_accuracy']:.4f}@{e['seconds']:.1f}s" for e in result["epochs"])
-                print(f"[{repeat + 1}/{args.repeats}] {name}: {result['wall_seconds']:.1f} s wall; {accuracies}",
-                      flush=True)
+                report(f"[{repeat + 1}/{args.repeats}] {name}", result)
+        for seed in args.seeds or []:
+            for name in args.rows:
+                if name not in ("lesson", "lightning"):
+                    result = run_row(name, lesson_data, work, seed)
+                    seeds.setdefault(name, []).append(result)
+                    report(f"[seed {seed}] {name}", result)
     except RowFailed as e:
-        write_runs(args.out, runs)  # keep the rows that did finish
+        write_runs(args.out, runs, seeds)  # keep the rows that did finish
         sys.exit(str(e))
-    write_runs(args.out, runs)
+    write_runs(args.out, runs, seeds)
 
     import torch
 
@@ -148,14 +156,33 @@ def main() -> None:
         print(f"| {name} | {middle['wall_seconds']:.1f} ({walls}) | "
               f"{last['valid_accuracy']:.4f} | "
               f"{' | '.join(cell(seconds_to(t, middle['epochs'])) for t in args.targets)} | {len(middle['epochs'])} |")
+    for name, results in seeds.items():
+        finals = ", ".join(f"seed {r['seed']}: {r['epochs'][-1]['valid_accuracy']:.4f}" for r in results if r["epochs"])
+        print(f"{name}, other seeds (last epoch): {finals}")
 
 
-def write_runs(out: str | None, runs: dict[str, list[dict]]) -> None:
-    """Every run of every row, as JSON, to `out` (when given)."""
+def report(label: str, result: dict) -> None:
+    accuracies = ", ".join(f"{e['valid_accuracy']:.4f}@{e['seconds']:.1f}s" for e in result["epochs"])
+    print(f"{label}: {result['wall_seconds']:.1f} s wall; {accuracies}", flush=True)
+
+
+def write_runs(out: str | None, runs: dict[str, list[dict]], seeds: dict[str, list[dict]]) -> None:
+    """Every run of every row (and of every extra seed), as JSON, to `out` (when given)."""
     if out:
         import torch
 
-        Path(out).write_text(json.dumps({"cores": available_cores(), "torch": torch.__version__, "runs": runs}, indent=2))
+        Path(out).write_text(json.dumps({"cores": available_cores(), "torch": torch.__version__, "cpu": cpu_name(),
+                                         "runs": runs, "seeds": seeds}, indent=2))
+
+
+def cpu_name() -> str:
+    """The CPU's model name and whether it has AVX-512 BF16 (bf16 autocast is emulated without it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "unknown")
+    return f"{name}{', avx512_bf16' if 'avx512_bf16' in info else ', no avx512_bf16'}"
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from minitrain.callbacks import (AutocastCallback, DeviceCallback, DivergenceCal
                                  GradClipCallback, InterruptCallback, MetricsCallback, MixedPrecisionCallback)
 from minitrain.callbacks.anomaly import AnomalyCallback
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
+from minitrain.callbacks.ema import EMACallback
 from minitrain.errors import ConfigError, MinitrainError
 from minitrain.config import Precision
 from minitrain.events import Callback
@@ -112,6 +113,7 @@ CALLBACK_GROUPS: dict[str, Callable[[DictConfig, RunContext], list[Callback]]] =
     "precision": lambda cfg, run: PRECISION[Precision(str(cfg.trainer.precision))](),
     "grad_clip": lambda cfg, run: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
     "tta_flip": lambda cfg, run: [FlipTTACallback()] if cfg.trainer.tta_flip else [],
+    "ema": lambda cfg, run: [] if cfg.trainer.ema is None else [EMACallback(cfg.trainer.ema)],
     "early_stop": lambda cfg, run: [] if cfg.trainer.early_stop_patience is None else
                   [EarlyStoppingCallback(cfg.trainer.early_stop_patience, str(cfg.model.task))],
     "anomaly": lambda cfg, run: [AnomalyCallback()] if cfg.trainer.detect_anomaly else [],

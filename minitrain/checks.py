@@ -100,6 +100,9 @@ def recipe_problems(cfg: DictConfig) -> list[str]:
     if cfg.trainer.grad_clip is not None and not cfg.trainer.grad_clip > 0:
         problems.append(f"trainer.grad_clip={cfg.trainer.grad_clip} must be a positive norm, e.g. 1.0 "
                         "(or null: no clipping)")
+    if cfg.trainer.ema is not None and not 0 < cfg.trainer.ema < 1:
+        problems.append(f"trainer.ema={cfg.trainer.ema} is the average's decay: between 0 and 1, e.g. 0.999 "
+                        "(or null: no average)")
     if cfg.augment.crop_padding < 0:
         problems.append(f"augment.crop_padding={cfg.augment.crop_padding} must be 0 (no shifts) or more")
     side = cfg.dataset.image_size  # when null, the data says it: AugmentCallback checks the padding at before_fit

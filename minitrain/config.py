@@ -187,6 +187,7 @@ class TrainerConfig:
     label_smoothing: float = 0.0
     grad_clip: Optional[float] = None
     tta_flip: bool = False
+    ema: Optional[float] = None
     early_stop_patience: Optional[int] = None
     limit_batches: Optional[int] = None
     overfit_batches: int = 0

@@ -188,17 +188,10 @@ class SweepReport(Callback):
 def _print_table(rows: list[dict], sweep_dir: Path, written: list[Path]) -> None:
     """The jobs side by side: what was swept, how each ended, and its final metrics."""
     from rich.console import Console
-    from rich.table import Table
 
-    from minitrain.reports.sweep import METRIC_COLUMNS, swept_columns
+    from minitrain.reports.sweep import sweep_table
 
-    metrics = [c for c in METRIC_COLUMNS if c not in ("epoch", "seconds") and any(c in r for r in rows)]
-    columns = ["job", *swept_columns(rows), "status", *metrics]
-    table = Table(title=f"Sweep: {sweep_dir}")
-    for c in columns:
-        table.add_column(c, justify="right", overflow="fold")
-    for r in rows:
-        table.add_row(*(f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns))
     console = Console()
-    console.print(table)
+    console.print(f"Sweep: {sweep_dir}", soft_wrap=True)
+    console.print(sweep_table(rows))
     console.print(f"Wrote {', '.join(map(str, written))}", soft_wrap=True)

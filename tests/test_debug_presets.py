@@ -50,7 +50,7 @@ def test_debug_anomaly_turns_on_anomaly_mode_deterministic_algorithms_and_no_wor
 
 
 def test_a_debug_preset_applies_on_top_of_an_experiment(compose_config):
-    cfg = compose_config("experiment=fashion_resnet", "debug=fast")
+    cfg = compose_config("experiment=fashion_resnet_long", "debug=fast")
     assert (cfg.model._target_, cfg.trainer.epochs, cfg.trainer.limit_batches) == ("minitrain.models.ResNet", 1, 2)
     assert cfg.callbacks.checkpoint is None
 

@@ -20,13 +20,12 @@ PRESETS = {
     "fashion_cnn_wide": CNN,
     "fashion_cnn_onecycle": CNN,
     "fashion_cnn_bn": CNN,
-    "fashion_resnet": ResNet,
     "fashion_resnet_long": ResNet,
     "autoencoder_sharp": Autoencoder,
     "autoencoder_wide": Autoencoder,
     "cifar10_resnet": ResNet,
 }
-MOST_EPOCHS = {"fashion_cnn_wide": 20, "fashion_resnet": 10, "fashion_resnet_long": 25, "cifar10_resnet": 20}
+MOST_EPOCHS = {"fashion_cnn_wide": 20, "fashion_resnet_long": 25, "cifar10_resnet": 20}
 
 
 def recipe_callbacks(cfg) -> list:
@@ -88,7 +87,7 @@ def test_the_autoencoder_presets_keep_a_4x4_latent_and_sharp_keeps_the_lessons_d
 
 
 def test_the_command_line_overrides_a_preset(compose_config):
-    cfg = compose_config("experiment=fashion_resnet", "trainer.epochs=1", "model.depth=3", "augment=none")
+    cfg = compose_config("experiment=fashion_resnet_long", "trainer.epochs=1", "model.depth=3", "augment=none")
     assert (cfg.trainer.epochs, cfg.model.depth, cfg.augment._target_) == (1, 3, None)
 
 
@@ -104,7 +103,7 @@ def preset_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
     base = tmp_path_factory.mktemp("presets")
     cifar = fakes.write_hub_parquet(base / "cifar10-copy", fakes.make_colour_data(n_train=120, n_test=40, size=32))
     idx = f"dataset.path={dataset_dirs['idx']}"
-    small = {"resnet": ["experiment=fashion_resnet", "model.channels=[4,8]", "trainer.tta_flip=true",
+    small = {"resnet": ["experiment=fashion_resnet_long", "model.channels=[4,8]", "model.depth=1", "trainer.tta_flip=true",
                         "trainer.grad_clip=1.0", idx],
              "fast": ["experiment=fashion_fast", "model.channels=[4,8,8,8]", idx],  # bf16, channels-last, in memory
              "autoencoder": ["experiment=autoencoder_sharp", "model.channels=[4,8,8]", "augment=flip_crop", idx],

@@ -40,15 +40,55 @@ def dist(tmp_path_factory) -> dict[str, Path]:
     return {"sdist": sdist, "wheel": wheel}
 
 
+SITE_DIRS = ("import json, site; print(json.dumps(site.getsitepackages()"
+             " + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])))")
+
+
+def make_venv(root: Path, parent: str = sys.executable) -> Path:
+    """A fresh virtual environment that sees every package `parent` sees, below its own site-packages.
+
+    `--system-site-packages` is not enough: made from an interpreter that is itself a virtual environment
+    (`python -m venv .venv && . .venv/bin/activate`, as most people install), it points at the base Python,
+    not at the packages installed in that environment. A .pth file that adds each of `parent`'s site
+    directories with `site.addsitedir` (so their own .pth files run too, as for system site-packages) works
+    for a system Python and a venv alike."""
+    subprocess.run([parent, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
+    parent_dirs = json.loads(subprocess.run([parent, "-c", SITE_DIRS], capture_output=True, text=True,
+                                            check=True, timeout=60).stdout)
+    python = str(root / "bin" / "python")
+    (own,) = json.loads(subprocess.run([python, "-c", "import json, site; print(json.dumps(site.getsitepackages()[:1]))"],
+                                       capture_output=True, text=True, check=True, timeout=60).stdout)
+    lines = [f"import site; site.addsitedir({d!r})" for d in parent_dirs if Path(d).is_dir()]
+    (Path(own) / "_parent_environment.pth").write_text("\n".join(lines) + "\n")
+    return root
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory, dist) -> Path:
-    """A fresh virtual environment with the wheel installed. It sees the system's packages (torch and the
-    rest need not be installed again), but its own minitrain, the wheel's, comes first."""
-    root = tmp_path_factory.mktemp("venv")
-    build("-m", "venv", "--system-site-packages", "--without-pip", str(root))
+    """A fresh virtual environment with the wheel installed. It sees the running environment's packages (torch
+    and the rest need not be installed again), but its own minitrain, the wheel's, comes first."""
+    root = make_venv(tmp_path_factory.mktemp("venv"))
     build("-m", "pip", "--python", str(root / "bin" / "python"), "install", "--no-deps", "--no-index",
           "--force-reinstall", "-q", str(dist["wheel"]))
     return root
+
+
+def test_a_venv_made_from_a_venv_sees_its_parents_packages_below_its_own(tmp_path):
+    """The README's test command inside `python -m venv .venv`: the test's venv must see .venv's packages."""
+    parent = make_venv(tmp_path / "parent")  # a user's venv, holding packages the system Python does not have
+    parent_site = Path(subprocess.run([str(parent / "bin" / "python"), "-c", "import site; print(site.getsitepackages()[0])"],
+                                      capture_output=True, text=True, check=True).stdout.strip())
+    (parent_site / "only_in_parent.py").write_text("WHERE = 'parent'\n")
+    (parent_site / "shadowed.py").write_text("WHERE = 'parent'\n")
+    child = make_venv(tmp_path / "child", parent=str(parent / "bin" / "python"))
+    child_site = Path(subprocess.run([str(child / "bin" / "python"), "-c", "import site; print(site.getsitepackages()[0])"],
+                                     capture_output=True, text=True, check=True).stdout.strip())
+    (child_site / "shadowed.py").write_text("WHERE = 'child'\n")
+    proc = subprocess.run([str(child / "bin" / "python"), "-c",
+                           "import only_in_parent, shadowed, hydra, torch; print(only_in_parent.WHERE, shadowed.WHERE)"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["parent", "child"]
 
 
 def test_the_sdist_carries_the_config_tree(dist):

@@ -235,7 +235,7 @@ def test_a_callback_that_ends_the_fit_in_after_epoch_still_gets_that_epoch_recor
     from minitrain.callbacks import CheckpointCallback, CSVLoggerCallback, MetricsCallback, SummaryCallback
     from minitrain.learner import Callback, CancelFitException
 
-    class StopAtEpoch(Callback):  # the README's StopAtAccuracy, by epoch
+    class StopAtEpoch(Callback):  # docs/python-api.md's StopAtAccuracy, by epoch
         def after_epoch(self, learn):
             if not learn.training and learn.epoch + 1 == 2:
                 raise CancelFitException()
@@ -298,7 +298,7 @@ def test_a_checkpoint_name_is_looked_up_in_the_run_before_the_current_folder(tra
     assert report["checkpoint"] == str(trained_runs["classifier"] / "checkpoints" / "last.pt")
 
 
-# The README's export recipe, followed literally in a fresh interpreter without minitrain
+# docs/inspect.md's export recipe, followed literally in a fresh interpreter without minitrain
 RECIPE = """
 import json, sys
 sys.modules["minitrain"] = None

@@ -49,6 +49,18 @@ def suggest_lr(lrs: list[float], losses: list[float], tolerance: float = 0.001, 
             "min_loss_lr_over_10": min_over_10}
 
 
+def drawn_part(losses: list[float]) -> int:
+    """How many points of the curve lr_find.png draws: those up to the last one, past the lowest loss, that is
+    no higher than the highest loss before it. The points after it are the explosion, which would set the
+    y-axis (a last loss of 30 squeezes a fall from 2.3 to 1.9 into a flat line); fastai's plot skips them too."""
+    lowest = min(range(len(losses)), key=losses.__getitem__)
+    ceiling = max(losses[: lowest + 1])
+    end = lowest + 1
+    while end < len(losses) and losses[end] <= ceiling:
+        end += 1
+    return end
+
+
 class LRFinderCallback(Callback):
     """Sets the lr of batch i to start_lr * (end_lr / start_lr) ** (i / (num_iter - 1)), records the loss, and
     stops the fit when the smoothed loss is NaN or above `stop_factor` x its minimum, or after `num_iter` batches.
@@ -132,8 +144,12 @@ class LRFinderCallback(Callback):
                  self.result["min_loss_lr"], len(self.lrs))
         if learn.run_dir is None:
             return
-        curves(learn.run_dir / "lr_find.png", lrs, {"smoothed training loss": smoothed}, "learning rate", "loss",
-               title=f"LR finder: suggested lr {self.result['suggested_lr']:.2g}", logx=True,
-               marks={f"suggested {self.result['suggested_lr']:.2g}": self.result["suggested_lr"]})
+        n = drawn_part(smoothed)
+        cut = len(smoothed) - n
+        note = f"\n(not drawn: the explosion, {cut} point{'s' * (cut > 1)} past lr {lrs[n - 1]:.2g})" if cut else ""
+        curves(learn.run_dir / "lr_find.png", lrs[:n], {"smoothed training loss": smoothed[:n]}, "learning rate", "loss",
+               title=f"LR finder: suggested lr {self.result['suggested_lr']:.2g}{note}", logx=True,
+               marks={f"suggested {self.result['suggested_lr']:.2g}": self.result["suggested_lr"]},
+               legend="lower left")  # the curve starts high on the left and falls on the right
         write_json(learn.run_dir / "lr_find.json", self.result)
         log.info("Wrote %s and %s", learn.run_dir / "lr_find.png", learn.run_dir / "lr_find.json")

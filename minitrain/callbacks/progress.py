@@ -11,10 +11,17 @@ from minitrain.events import Callback, Order
 history_log = logging.getLogger("minitrain.file")  # the run's log file only (configs/hydra/job_logging)
 
 
+def cell(key: str, value) -> str:
+    """A value of the epoch's row as shown: metrics to 4 decimals, seconds always to 2 (3.10, never 3.1 beside 1.762)."""
+    if isinstance(value, (int, float)) and key == "seconds":
+        return f"{value:.2f}"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def format_row(row: dict, n_epochs: int) -> str:
-    """'epoch 2/5  train_loss 0.5012  valid_loss 0.4871  valid_accuracy 0.8254  seconds 3.1'."""
+    """'epoch 2/5  train_loss 0.5012  valid_loss 0.4871  valid_accuracy 0.8254  seconds 3.10'."""
     parts = [f"epoch {row['epoch']}/{n_epochs}"]
-    parts += [f"{k} {v:.4f}" if isinstance(v, float) and k != "seconds" else f"{k} {v}" for k, v in row.items() if k != "epoch"]
+    parts += [f"{k} {cell(k, v)}" for k, v in row.items() if k != "epoch"]
     return "  ".join(parts)
 
 
@@ -76,7 +83,7 @@ class ProgressCallback(Callback):
             if not self.table.columns:
                 for key in row:
                     self.table.add_column(key, justify="right")
-            self.table.add_row(*(f"{v:.4f}" if isinstance(v, float) and k != "seconds" else str(v) for k, v in row.items()))
+            self.table.add_row(*(cell(k, v) for k, v in row.items()))
             self.progress.advance(self.epochs)
         else:
             print(format_row(row, learn.n_epochs), flush=True)

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
+
+
+class StridedPointwiseConv(nn.Conv2d):
+    """A 1x1 convolution with a stride, computed as every stride-th pixel through a stride-1 1x1 conv: the same
+    numbers and the same weights (state_dict keys included). torch 2.13's CPU kernel for a strided 1x1 conv over
+    channels-last inputs with few channels corrupts the heap in the backward pass on CPUs without AVX-512 (3 or 4
+    channels crash; seen on an AMD EPYC with AVX2), which a ResNet's shortcut with channels-last activations or
+    shifted-crop augmentation met."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sy, sx = self.stride
+        return nn.functional.conv2d(x[..., ::sy, ::sx], self.weight, self.bias)
 
 
 def conv(ni: int, nf: int, stride: int = 2, act: bool | Callable[[], nn.Module] = True, norm: bool = False,
          kernel_size: int = 3) -> nn.Sequential:
     """A convolution (3x3 with stride 2 halves the image), then BatchNorm if `norm` (the conv drops its bias:
     the norm has one), then ReLU (or `act()`, when `act` makes an activation) unless `act` is False."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=not norm)
-    ]
+    make = StridedPointwiseConv if kernel_size == 1 and stride > 1 else nn.Conv2d
+    layers: list[nn.Module] = [make(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(nf))
     if act:

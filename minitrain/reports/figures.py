@@ -92,10 +92,10 @@ def reconstruction_grid(path: Path, originals, reconstructions, title: str = "")
 
 def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
            title: str = "", logx: bool = False, logy: bool = False, marks: dict[str, float] | None = None,
-           integer_x: bool = False) -> None:
+           integer_x: bool = False, legend: str = "best") -> None:
     """Line plot of one or more named series against `x`; `marks` are labelled vertical lines at those x.
 
-    `integer_x` keeps x ticks on whole numbers (epochs), never 1.5.
+    `integer_x` keeps x ticks on whole numbers (epochs), never 1.5; `legend` is where the legend goes.
     """
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
@@ -106,7 +106,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
-        ax.set_xscale("log")
+        _log_x(ax, x)
     if logy:
         ax.set_yscale("log")
     if integer_x:
@@ -114,8 +114,20 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc=legend)
     save_figure(fig, path)
+
+
+def _log_x(ax, x: Sequence[float]) -> None:
+    """A log x axis. Over less than three decades (a sweep's few rates) the ticks are 1, 2 and 5 of each decade
+    written plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor labels (2x10^-3 3x10^-3 4x10^-3 ...)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    if max(x) / min(x) < 1000:
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def smooth(values: Sequence[float], beta: float) -> list[float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from minitrain import rundir
@@ -54,6 +55,41 @@ def swept_columns(rows: list[dict]) -> list[str]:
     return [k for k in override_columns(rows) if len({str(row.get(k)) for row in rows}) > 1]
 
 
+def short(value) -> str:
+    """A cell of the sweep's table or a label of its plot: metrics to 4 decimals, a swept number to 4 significant
+    digits (an Optuna trial's lr of 0.0007247031604703160 reads 0.0007247), anything else as it is."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = "" if value is None else str(value)
+    number = _number(text)
+    return f"{number:.4g}" if number is not None and len(text) > len(f"{number:.4g}") else text
+
+
+def folded(key: str) -> str:
+    """A column header that breaks after its dots and underscores (optimizer. / lr, valid_ / accuracy) instead of
+    inside a word, so that a search's table fits in 80 columns."""
+    return key if len(key) <= 9 else re.sub(r"(?<=[._])(?=.)", "\n", key)
+
+
+def sweep_table(rows: list[dict]):
+    """The terminal's table of the jobs (a rich Table): job, swept values, status, final metrics. Narrow enough for
+    80 columns with three swept keys: short numbers, headers folded after . and _, one space between columns."""
+    from rich import box
+    from rich.table import Table
+
+    metrics = [c for c in METRIC_COLUMNS if c not in ("epoch", "seconds") and any(c in r for r in rows)]
+    columns = ["job", *swept_columns(rows), "status", *metrics]
+    cells = [[short(r.get(c)) for c in columns] for r in rows]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
+    for i, c in enumerate(columns):  # no number or word is broken: a column is as wide as its longest cell or word
+        header = folded(c)
+        width = max(len(line) for line in [*header.splitlines(), *(row[i] for row in cells)])
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
 def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
     """Write sweep.csv and sweep.png into `sweep_dir`; return the rows and the report files there (no sweep.png
     when no job has a final metric to plot; Optuna's optimization_results.yaml when a search wrote one)."""
@@ -89,19 +125,30 @@ def _plot(path: Path, rows: list[dict]) -> bool:
         logx = min(x) > 0 and max(x) / min(x) >= 10
         curves(path, x, {metric: y}, key, f"final {metric}", title=f"Sweep: final {metric} against {key}", logx=logx)
     else:
-        labels = [" ".join(f"{k}={r.get(k)}" for k in varying) or f"job {r['job']}" for r in done]
+        names = _short_keys(varying)
+        labels = [": ".join([f"job {r['job']}", *([" ".join(f"{names[k]}={short(r.get(k))}" for k in varying)]
+                                                   if varying else [])]) for r in done]
         _bars(path, labels, [r[metric] for r in done], metric)
     return True
 
 
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """Each key by its last part (optimizer.lr: lr) where that part names one key only, else in full."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: name if last.count(name) == 1 else k for k, name in zip(keys, last)}
+
+
 def _bars(path: Path, labels: list[str], values: list[float], metric: str) -> None:
+    """One horizontal bar per job, labelled with its values on the left: long labels stay readable, unrotated."""
     from minitrain.reports.figures import Figure, save_figure
 
-    fig = Figure(figsize=(max(6, len(labels) * 1.2), 4))
+    fig = Figure(figsize=(8, 1.2 + 0.35 * len(labels)))
     ax = fig.add_subplot()
-    bars = ax.bar(range(len(values)), values)
-    ax.bar_label(bars, fmt="%.4f", fontsize=8)
-    ax.set_xticks(range(len(values)), labels, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel(f"final {metric}")
+    bars = ax.barh(range(len(values)), values)
+    ax.bar_label(bars, fmt="%.4f", fontsize=8, padding=2)
+    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    ax.invert_yaxis()  # the first job on top
+    ax.set_xlim(0, max(values) * 1.12 if max(values) > 0 else 1)
+    ax.set_xlabel(f"final {metric}")
     ax.set_title(f"Sweep: final {metric} per job")
     save_figure(fig, path)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minitrain.callbacks import LRFinderCallback
-from minitrain.callbacks.lr_find import suggest_lr
+from minitrain.callbacks.lr_find import drawn_part, suggest_lr
 from minitrain.learner import Callback, DataLoaders, Learner
 
 
@@ -93,6 +93,17 @@ def test_the_steepest_descent_is_looked_for_only_once_the_loss_has_started_to_fa
     result = suggest_lr(lrs, losses)
     assert 1e-2 <= result["steepest_lr"] <= 0.3
     assert result["suggested_lr"] >= 3e-3
+
+
+def test_the_plot_leaves_out_the_explosion_so_that_the_fall_sets_the_y_axis():
+    # today's default run: 2.30 falling to 1.97, rising to 2.11, then one smoothed loss of 34 (a real curve's shape)
+    losses = [2.30, 2.30, 2.29, 2.25, 2.10, 1.97, 2.00, 2.07, 2.11, 2.31, 34.3]
+    assert drawn_part(losses) == 9  # up to 2.11: the rise stays in, until it passes the start's 2.30
+
+
+def test_the_plot_keeps_a_curve_that_never_explodes_whole():
+    assert drawn_part([2.3, 2.1, 1.5, 1.2, 1.25]) == 5
+    assert drawn_part([2.3, 2.3, 2.3]) == 3
 
 
 def test_minitrain_lr_find_writes_the_plot_and_the_suggestion_and_trains_no_checkpoint(tmp_path, dataset_dirs, fakes,

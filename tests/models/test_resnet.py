@@ -73,3 +73,27 @@ def test_the_resnet_takes_colour_images_of_any_size(size):
     model = ResNet(channels=[8, 16], num_classes=4, in_channels=3)
     assert model(torch.rand(2, 3, size, size)).shape == (2, 4)
     assert model[0][0].in_channels == 3
+
+
+def test_the_strided_shortcut_conv_computes_what_a_strided_1x1_conv_computes():
+    from minitrain.models.layers import StridedPointwiseConv
+
+    torch.manual_seed(0)
+    ours = StridedPointwiseConv(4, 8, 1, stride=2, bias=False)
+    reference = nn.Conv2d(4, 8, 1, stride=2, bias=False)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 4, 7, 7, requires_grad=True)
+    torch.testing.assert_close(ours(x), reference(x))
+    (grad_ours,) = torch.autograd.grad(ours(x).square().sum(), x)
+    (grad_reference,) = torch.autograd.grad(reference(x).square().sum(), x)
+    torch.testing.assert_close(grad_ours, grad_reference)
+
+
+def test_a_narrow_resnet_trains_on_channels_last_colour_images():
+    """torch 2.13's own strided 1x1 conv corrupted the heap here on CPUs without AVX-512 (the process died)."""
+    torch.manual_seed(0)
+    model = ResNet(channels=[4, 8], depth=1, in_channels=3).to(memory_format=torch.channels_last)
+    x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    for _ in range(3):
+        model(x).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
