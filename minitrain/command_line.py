@@ -137,7 +137,7 @@ def dotted_keys(cfg: DictConfig, prefix: str = "", skip: str = "") -> list[str]:
 def hydra_message(error: BaseException) -> str:
     """Hydra's (and OmegaConf's) message on one line, without the config search path it lists."""
     lines = []
-    for line in str(error).splitlines():
+    for line in str(error).removeprefix("Error merging override ").splitlines():  # "trainer.epochs=abc: Value ..."
         if line.strip().startswith(("Config search path", "Search path")):
             break
         if line.strip():
