@@ -6,6 +6,7 @@ Light (no Hydra, no torch): the CLI rewrites its arguments with these before Hyd
 from __future__ import annotations
 
 import os
+import re
 
 
 def key_of(override: str) -> str:
@@ -35,6 +36,9 @@ def quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+PLAIN = re.compile(r"[\w./:@%+-]+")  # a value Hydra's override parser reads as it is, unquoted
+
+
 def bare_words(overrides: list[str]) -> list[str]:
     """The overrides that are neither `key=value` nor `~key` (`train` in `minitrain train`)."""
     return [o for o in overrides if "=" not in o and not o.startswith("~")]
@@ -48,6 +52,8 @@ def expand_home(argv: list[str]) -> list[str]:
         if not eq or arg.startswith("-") or not value.startswith("~") or any(c in value for c in ",[]()'\""):
             return arg
         home = os.path.expanduser(value)
-        return arg if home == value else f"{key}={quoted(home)}"  # ~nosuchuser: Hydra's message says how to quote
+        if home == value:  # ~nosuchuser: Hydra's message says how to quote it
+            return arg
+        return f"{key}={home if PLAIN.fullmatch(home) else quoted(home)}"  # quoted only where Hydra needs it
 
     return [expanded(a) for a in argv]

@@ -113,7 +113,9 @@ def test_did_you_mean_reads_as_a_sentence():
 def test_only_an_unquoted_home_path_is_expanded(monkeypatch):
     monkeypatch.setenv("HOME", "/home/ada")
     assert expand_home(["dataset.path=~/data", "hydra.run.dir=~", "x=~/a,~/b", "x='~/q'", "-cd", "~/conf"]) == [
-        "dataset.path='/home/ada/data'", "hydra.run.dir='/home/ada'", "x=~/a,~/b", "x='~/q'", "-cd", "~/conf"]
+        "dataset.path=/home/ada/data", "hydra.run.dir=/home/ada", "x=~/a,~/b", "x='~/q'", "-cd", "~/conf"]
+    monkeypatch.setenv("HOME", "/home/ada lovelace")  # a space: quoted for Hydra's parser
+    assert expand_home(["dataset.path=~/data"]) == ["dataset.path='/home/ada lovelace/data'"]
 
 
 def test_bare_words_are_the_overrides_without_an_equals_sign():
