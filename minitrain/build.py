@@ -27,6 +27,7 @@ from minitrain.errors import ConfigError, MinitrainError
 from minitrain.config import Precision
 from minitrain.events import Callback
 from minitrain.models import CONFIG_ONLY
+from minitrain.user_code import import_problem
 
 
 def build(what: str, node, **given: Any):
@@ -38,6 +39,8 @@ def build(what: str, node, **given: Any):
     except InstantiationException as e:
         if isinstance(e.__cause__, MinitrainError):  # the object's own message (e.g. a missing extra) says it best
             raise e.__cause__ from None
+        if problem := import_problem(str(node.get("_target_")), e):  # where minitrain looked, and what to set
+            raise ConfigError(f"Cannot build {what}: {problem}.") from None
         raise ConfigError(f"Cannot build {what} from its config ({node.get('_target_')}): {e}") from None
 
 

@@ -214,13 +214,14 @@ def build_model(info: dict[str, Any], path: Path, trust: bool = False) -> nn.Mod
             raise CheckpointError(
                 f"The checkpoint {path} is built by {target}, a class outside minitrain; importing it runs that "
                 "module's code. If you trust the run, pass trust=true (load_run(..., trust=True) in Python).")
-        from hydra.utils import get_class
+        from minitrain.user_code import import_problem, locate
 
         try:
-            cls = get_class(target)
+            cls = locate(target)
         except Exception as e:
+            said = (import_problem(target, e) or f"{' '.join(str(e).split())[:200]}. Put its module on PYTHONPATH") + "."
             raise CheckpointError(f"The checkpoint {path} names the model class {target}, which cannot be "
-                                  f"imported ({' '.join(str(e).split())[:200]}). Put its module on PYTHONPATH.") from None
+                                  f"imported: {said}") from None
     try:
         return cls(**node)
     except (TypeError, ValueError, RuntimeError) as e:

@@ -8,7 +8,6 @@ keys that `+key=value` added past the schema (where a typo hides: `+trainer.epoc
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import math
 import os
@@ -19,6 +18,8 @@ from minitrain import distributed
 from minitrain.data import MAX_CLASSES
 from minitrain.errors import ConfigError
 from minitrain.search import metric_names
+from minitrain.suggest import did_you_mean, nearest, nearest_keys
+from minitrain.user_code import import_problem, locate
 
 _SIZE_KEYS = ("hidden", "depth", "num_classes", "image_size", "in_channels")  # model keys that count something
 # Optimizer and scheduler keys that torch (or minitrain's schedules) take only in a range, wherever a config has them:
@@ -57,6 +58,10 @@ def check_config(cfg: DictConfig) -> None:
             f"loader.num_workers={cfg.loader.num_workers} must be between 0 and {most_workers} "
             f"(this machine has {os.cpu_count()} cores; 0 loads batches in the main process)"
         )
+    valid_pct = cfg.dataset.get("valid_pct")
+    if valid_pct is not None and not 0 < valid_pct < 1:
+        problems.append(f"dataset.valid_pct={valid_pct} is the share of the training images held out to validate on "
+                        "when the data has no validation split: between 0 and 1 (both excluded), e.g. 0.2, or null")
     if cfg.dataset.num_classes is not None and not 1 <= cfg.dataset.num_classes <= MAX_CLASSES:
         problems.append(f"dataset.num_classes={cfg.dataset.num_classes} must be between 1 and {MAX_CLASSES} "
                         "(or null: from the data)")
@@ -70,6 +75,17 @@ def check_config(cfg: DictConfig) -> None:
             problems += argument_problems(key, node)
     if problems:
         raise ConfigError("Invalid config: " + "; ".join(problems) + ".")
+
+
+def doubtful_settings(cfg: DictConfig) -> list[str]:
+    """Settings that train, but not as the user most likely means: each says why, and what to set instead."""
+    flips = bool(cfg.augment.get("_target_")) and bool(cfg.augment.get("flip"))
+    if cfg.trainer.tta_flip and not flips:
+        return ["trainer.tta_flip=true validates on the mean of each image and its mirror image, but the model "
+                "trains without flips: a model never shown mirrored images is often wrong on them (Fashion-MNIST's "
+                "shoes all face one way; experiment=fashion_fast ends at 84.5% instead of 92%). Train on flips too: "
+                "augment=flip or augment=flip_crop (or drop trainer.tta_flip)."]
+    return []
 
 
 def recipe_problems(cfg: DictConfig) -> list[str]:
@@ -136,38 +152,58 @@ def task_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
-    """Keys in a typed node (one with a schema) that its schema does not have: `+key=value` lets them in.
+def unknown_keys(cfg: DictConfig, prefix: str = "", every_key: list[str] | None = None) -> list[str]:
+    """Keys in a typed node (one with a schema) that its schema does not have: `+key=value` lets them in. Each is
+    told the nearest keys of the whole config (`+epochs=3`: did you mean trainer.epochs?).
 
     A node that builds a class (`_target_`) is left to argument_problems, which also knows a user's own class."""
     problems = []
     schema = OmegaConf.get_type(cfg)
+    if every_key is None:
+        every_key = schema_keys(cfg)
     if dataclasses.is_dataclass(schema) and "_target_" not in cfg:
         known = [f.name for f in dataclasses.fields(schema)]
         for key in cfg.keys():
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" (did you mean {prefix}{close[0]}?)" if close else f" (its keys: {', '.join(known)})"
+                close = nearest_keys(f"{prefix}{key}", every_key)
+                hint = f" ({did_you_mean(close)})" if close else f" (its keys: {', '.join(known)})"
                 problems.append(f"{prefix}{key} is not a setting of {prefix.rstrip('.') or 'the config'}{hint}")
     for key in cfg.keys():
         node = cfg._get_node(key)
         if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
-            problems += unknown_keys(node, f"{prefix}{key}.")
+            problems += unknown_keys(node, f"{prefix}{key}.", every_key)
     return problems
+
+
+def schema_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """The dotted keys of `cfg` that a schema or a built class declares: what a misspelt key may have meant."""
+    schema = OmegaConf.get_type(cfg)
+    known = [f.name for f in dataclasses.fields(schema)] if dataclasses.is_dataclass(schema) else None
+    keys = []
+    for key in cfg.keys():
+        if known is not None and "_target_" not in cfg and key not in known:
+            continue  # itself one of the unknown keys
+        keys.append(f"{prefix}{key}")
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+            keys += schema_keys(node, f"{prefix}{key}.")
+    return keys
 
 
 def argument_problems(group: str, node: DictConfig) -> list[str]:
     """Keys of a `_target_` node that its class does not take (they would fail, or be dropped, when it is built)."""
-    from hydra.utils import get_class
-
     try:
-        target = get_class(node._target_)
+        target = locate(str(node._target_))
         parameters = inspect.signature(target).parameters
-    except Exception:  # an unimportable target is reported when it is built, with Hydra's own message
-        return []
+    except Exception as e:  # a missing module is said here, before the run starts; anything else when it is built
+        problem = import_problem(str(node._target_), e)
+        return [f"{group}._target_={problem}"] if problem else []
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return []
-    return [f"{group}.{key} is not an argument of {target.__name__} (it takes: {', '.join(n for n in parameters if n != 'params')})"
+    takes = [n for n in parameters if n != "params"]
+    return [f"{group}.{key} is not an argument of {target.__name__} ("
+            + (f"{did_you_mean([f'{group}.{n}' for n in close])} It takes: " if (close := nearest(str(key), takes)) else "it takes: ")
+            + f"{', '.join(takes)})"
             for key in node.keys()
             if not str(key).startswith("_") and key not in parameters and key not in ("task", "init")]
 

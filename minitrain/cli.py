@@ -10,11 +10,15 @@ import warnings
 import hydra
 from omegaconf import DictConfig
 
-from minitrain.commands import COMMANDS, run_command
+from minitrain.command_line import check_composes
+from minitrain.commands import COMMANDS, not_a_command, run_command
 from minitrain.config import config_dir, register_configs
 from minitrain.distributed import worker_argv
 from minitrain.errors import Exit, MinitrainError, fail
+from minitrain.hydra_adapter import args_parser
+from minitrain.overrides import bare_words, expand_home
 from minitrain.rundir import resume_argv
+from minitrain.user_code import add_search_paths, search_folders
 
 
 register_configs()
@@ -66,11 +70,14 @@ def main() -> None:
         print_help(config_dir(), [a for a in sys.argv[1:] if a not in ("--help", "-h")])
         return
     check_arguments(sys.argv[1:])
+    check_words(sys.argv[1:])
+    add_search_paths(search_folders(args_parser().parse_args(sys.argv[1:]).config_dir))  # your own modules
     check_plugins(sys.argv[1:])
     try:
-        sys.argv[1:] = worker_argv(resume_argv(sys.argv[1:]))
+        sys.argv[1:] = worker_argv(resume_argv(expand_home(sys.argv[1:])))
     except MinitrainError as e:
         fail(str(e), e.exit_code)
+    check_composes(sys.argv[1:])  # a misspelt key, group or option: "did you mean ...?", before Hydra says "use +"
     # configs/hydra/launcher/submitit_slurm.yaml replaces the plugin's config of that name on purpose; Hydra
     # still types it with the plugin's schema, and warns that this matching by name is deprecated.
     warnings.filterwarnings("ignore", message=r"(?s).*validated against ConfigStore schema with the same name")
@@ -101,6 +108,14 @@ def check_arguments(argv: list[str]) -> None:
         if len(arg) > MAX_ARGUMENT:
             fail(f"The argument {arg[:40]!r}... is {len(arg)} characters long; minitrain takes at most {MAX_ARGUMENT} "
                  "(Hydra names files after overrides). Put long values in a config file (-cd DIR).")
+
+
+def check_words(argv: list[str]) -> None:
+    """One line and exit 2 for a word that is no override (`minitrain train`, `minitrain evaluate`): the commands
+    there are, the nearest one, and how training is asked for."""
+    words = bare_words(args_parser().parse_args(argv).overrides)
+    if words:
+        fail(not_a_command(words[0], first=bool(argv) and argv[0] == words[0]))
 
 
 def _utf8(text: str) -> bool:

@@ -77,6 +77,7 @@ class DatasetConfig:
     label_column: Optional[str] = None
     train_split: str = "train"
     valid_split: Optional[str] = "test"
+    valid_pct: Optional[float] = 0.2  # held out of the training split when the source has no validation split
     cache_dir: str = MISSING
 
 

@@ -138,13 +138,19 @@ def print_report(report: dict[str, Any], out: Path) -> None:
 
     recorded = report.get("recorded", {})
     console = Console(highlight=False)
-    console.print(f"{report['checkpoint']} (epoch {report['epoch']}) on the {report['split']} split "
-                  f"({report['split_name']}, {report['images']} images of {report['data_source']})", soft_wrap=True)
+    console.print(f"{report['checkpoint']} (epoch {report['epoch']}) on the {report['split']} split of "
+                  f"{report['dataset']}: {report['split_described']}, {report['images']} images of "
+                  f"{report['data_source']}", soft_wrap=True)
+    subset = report.get("recorded_on")
+    if subset:
+        console.print(f"Note: {subset['why']}; its recorded numbers are of that subset, eval's of every image.",
+                      soft_wrap=True)
     table = Table()
     table.add_column("metric")
     table.add_column("eval", justify="right")
     if recorded:
-        table.add_column("recorded by the run", justify="right")
+        table.add_column("recorded by the run" + (f" ({subset['images']} images)" if subset and subset["images"] else
+                                                  " (on other images)" if subset else ""), justify="right")
     for key in [k for k in report if k.startswith(f"{report['split']}_")]:
         table.add_row(key, f"{report[key]:.4f}", *([f"{recorded[key]:.4f}"] if key in recorded else [""] * bool(recorded)))
     console.print(table)

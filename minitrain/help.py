@@ -70,12 +70,15 @@ def help_text(config_dir: str, argv: list[str]) -> str:
 
 
 def print_help(config_dir: str, argv: list[str]) -> None:
-    """Print the help; a command line that does not compose gets Hydra's message and exit code 2."""
+    """Print the help; a command line that does not compose gets one line saying why (as training would) and exit 2."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+
+    from minitrain.command_line import check_composes, hydra_message
+    from minitrain.errors import fail
 
     try:
         print(help_text(config_dir, argv))
     except (HydraException, OmegaConfBaseException) as e:
-        print(f"{e}{f' ({e.__cause__})' if e.__cause__ else ''}", file=sys.stderr)
-        sys.exit(2)
+        check_composes(argv)  # a misspelt key or option: "did you mean ...?"
+        fail(hydra_message(e))

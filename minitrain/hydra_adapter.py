@@ -1,21 +1,29 @@
 """The one place minitrain reaches into Hydra's private modules (`hydra._internal`), and why.
 
-`minitrain --help` lists every config group with its options and composes the config once, for the same
-command line `@hydra.main` would see (-cp, -cn, -cd, hydra.searchpath). Hydra's public API composes
-(`hydra.compose`) but offers no loader that lists group options across a -cd folder with @hydra.main's
-search path, nor its argument parser; these do. Pinned Hydra versions (constraints.txt) keep them steady.
+`minitrain --help` lists every config group with its options and composes the config once, and the CLI composes
+a command line before Hydra runs it (minitrain/command_line.py), for the same command line `@hydra.main` would see
+(-cp, -cn, -cd, hydra.searchpath). Hydra's public API composes (`hydra.compose`) but offers no loader that lists
+group options across a -cd folder with @hydra.main's search path, nor its argument parser, nor the basic sweeper's
+split of a sweep into jobs; these do. Pinned Hydra versions (constraints.txt) keep them steady.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.hydra import Hydra
 from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
 from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import SearchPathException
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, SearchPathException
+from hydra.types import RunMode
+from omegaconf import DictConfig
 
 
 def args_parser() -> argparse.ArgumentParser:
@@ -35,3 +43,46 @@ def load_hydra(config_dir: str, args: argparse.Namespace):
         search_path.prepend(provider="command-line", path=f"file://{user_dir}", anchor=SearchPathQuery(provider="schema"))
     GlobalHydra.instance().clear()
     return Hydra.create_main_hydra2(task_name="minitrain", config_search_path=search_path)
+
+
+@contextmanager
+def loaded_hydra(config_dir: str, args: argparse.Namespace) -> Iterator[Hydra]:
+    """load_hydra's loader for a look at the config, cleared afterwards so that @hydra.main can start its own."""
+    try:
+        yield load_hydra(config_dir, args)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose(hydra, config_name: str, overrides: list[str], multirun: bool = False) -> DictConfig:
+    """The config (Hydra's own node included) that `overrides` compose, as @hydra.main would compose it; a
+    HydraException (or OmegaConf's error) when they do not. In a multirun the sweep's values are left out."""
+    mode = RunMode.MULTIRUN if multirun else RunMode.RUN
+    return hydra.compose_config(config_name, overrides, run_mode=mode, from_shell=True)
+
+
+def group_options(hydra, group: str) -> list[str] | None:
+    """The options of config group `group` on the search path (the user's -cd folder's too); None when no group
+    of that name exists."""
+    loader = hydra.config_loader
+    return loader.get_group_options(group) if loader.repository.group_exists(group) else None
+
+
+def group_names(hydra) -> list[str]:
+    """The top-level config groups on the search path (Hydra's own and the schemas left out)."""
+    return [g for g in hydra.config_loader.list_groups("") if g not in ("hydra", "schema")]
+
+
+def parse_override(text: str) -> Override:
+    """One command-line override as Hydra's grammar reads it (an OverrideParseException when it cannot)."""
+    return OverridesParser.create().parse_override(text)
+
+
+def first_job(overrides: list[str]) -> list[str] | None:
+    """The overrides of a sweep's first job, as Hydra's basic sweeper splits `-m a=1,2 b=x,y` (a=1 b=x); None when
+    a sweep is not a list of values (an Optuna interval, which only the Optuna sweeper can split)."""
+    try:
+        jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)
+    except HydraException:
+        return None
+    return list(jobs[0][0]) if jobs and jobs[0] else []

@@ -19,7 +19,7 @@ from minitrain.errors import Exit, MinitrainError, ResumeError, fail
 def check_writable(path: Path, key: str) -> None:
     """Exit with a clear message unless `path` can be created and written."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        rundir.make_dirs(path)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as e:
@@ -36,6 +36,8 @@ class ClaimRunDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not distributed.current().is_main:  # other ranks write nothing (minitrain.distributed.worker_argv)
             return
+        if not config.get("resume"):  # a resume is checked by CheckResume, in the run's own directory
+            _or_fail(check_fresh, job_config(config))  # a config refused here leaves no run directory
         run_dir = claim(config, "run")
         _or_fail(rundir.check_no_links, run_dir, (rundir.LOG,))
         if not config.get("resume"):
@@ -70,6 +72,16 @@ class CheckResume(Callback):
         if done:
             print(done)
             raise Exit(0)
+
+
+def check_fresh(cfg: DictConfig) -> None:
+    """A ConfigError (or DataError) when a new run's config cannot train or names data that is not there: said
+    before the run directory exists."""
+    from minitrain.checks import check_config
+    from minitrain.data import find_source
+
+    check_config(cfg)
+    find_source(cfg.dataset)
 
 
 def check_resume(cfg: DictConfig) -> str | None:

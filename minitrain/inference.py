@@ -23,7 +23,7 @@ from minitrain.data.pixels import Stats
 from minitrain.data.sources import Split
 from minitrain.device import resolve_device
 from minitrain.errors import CheckpointError, ConfigError, RunError
-from minitrain.rundir import checkpoint_file, find_run
+from minitrain.rundir import checkpoint_choice, checkpoint_file, find_run
 
 
 MAX_DRAFT_SIDE = 1024  # a JPEG is decoded at the smallest scale that still has this many pixels a side
@@ -59,6 +59,15 @@ class Run:
             self.model.to(memory_format=torch.channels_last)
 
     @property
+    def seed(self) -> int:
+        """The run's seed (it drew any validation share held out of the training split), checked: read from a file."""
+        seed = self.config.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+            raise CheckpointError(f"The checkpoint {self.checkpoint} is unusable: describe.config.seed is {seed!r}, "
+                                  "not a whole number from 0 to 2**64 - 1.")
+        return seed
+
+    @property
     def recorded(self) -> dict[str, Any]:
         """The metrics the run recorded for the checkpoint's epoch (its history row)."""
         return next((row for row in self.history if row.get("epoch") == self.epoch), {})
@@ -92,13 +101,14 @@ class Run:
         return out.softmax(dim=1) if self.task == "classification" else out
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto", trust: bool = False) -> Run:
-    """The run in `run_dir` with the weights of `checkpoint` (best, last or a .pt path), on `device`.
+def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "auto", trust: bool = False) -> Run:
+    """The run in `run_dir` with the weights of `checkpoint` (best, last or a .pt path; None: best, or the checkpoint
+    file `run_dir` names, as in `load_run("outputs/.../checkpoints/last.pt")`), on `device`.
 
     The checkpoint is data: its model is built only from minitrain's own classes, unless `trust` lets it import
     the user's own model class its config names (only for runs whose source you trust)."""
     folder = find_run(run_dir)
-    path = checkpoint_file(folder, checkpoint)
+    path = checkpoint_file(folder, checkpoint_choice(run_dir, checkpoint))
     state = read_described(path)
     try:
         where = resolve_device(str(device))

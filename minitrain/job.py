@@ -15,9 +15,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from minitrain.atomic import write_json
-from minitrain.errors import Exit, MinitrainError, print_error
+from minitrain.errors import ConfigError, DataError, Exit, MinitrainError, print_error
 from minitrain.interrupts import Terminated, graceful_interrupts
-from minitrain.rundir import SUMMARY, checkpoint_path, read_summary, resume_command
+from minitrain.rundir import (SUMMARY, checkpoint_path, discard_unused, holds_epochs, read_summary, resume_command,
+                              untouched)
 from minitrain.threads import share_cores
 from minitrain.train import train
 
@@ -47,6 +48,8 @@ def run_job(cfg: DictConfig) -> dict:
             done = (read_summary(run_dir) or {}).get("epochs_completed", 0)
             said = (f"after {done} complete epoch(s); metrics and the last checkpoint are saved.\n"
                     f"Resume with: {resume_command(run_dir)}")
+        elif not in_sweep and untouched(run_dir) and discard_unused(run_dir):
+            said = f"before training began; nothing was written ({run_dir} is removed). Start the run again."
         else:
             said = "before the first epoch ended: there is no checkpoint to resume from yet. Start the run again."
         Console(stderr=True, highlight=False).print(Text.assemble(("Interrupted", "bold yellow"), " ", said),
@@ -78,11 +81,18 @@ def search_trial(hydra_cfg: DictConfig) -> Any:
 def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int, resumed: bool = False) -> dict:
     """Report a failure; keep any summary the Learner already wrote, which says more.
 
-    A resumed run that fails before its fit begins keeps the summary of the run it was to continue: the
-    failure changed nothing there, and the run can still be resumed once the problem is fixed."""
+    A single run refused before it trained writes no summary, and takes its run directory away again if it made it
+    (rundir.discard_unused). A resumed run that fails before its fit begins keeps the
+    summary of the run it was to continue: the failure changed nothing there, and the run can still be resumed
+    once the problem is fixed."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
     message = str(error) if isinstance(error, MinitrainError) else f"{type(error).__name__}: {error}"
+    if not in_sweep and refused_before_training(run_dir, error):  # no folder marked failed is left behind
+        file_log.error(message)
+        print_error(message)
+        discard_unused(run_dir)
+        raise Exit(exit_code)
     summary = read_summary(run_dir) or {}
     if summary.get("status") in (None, "completed") and not resumed:
         summary = {**summary, "status": "failed", "error": message}
@@ -92,3 +102,9 @@ def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int,
     if not in_sweep:
         raise Exit(exit_code)
     return summary
+
+
+def refused_before_training(run_dir: Path, error: BaseException) -> bool:
+    """Whether a failed run trained nothing: it stopped before its fit wrote anything (data that cannot be read, a
+    model that cannot be built), or its config or data was refused as the fit began, before an epoch ended."""
+    return untouched(run_dir) or (isinstance(error, (ConfigError, DataError)) and not holds_epochs(run_dir))

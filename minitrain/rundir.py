@@ -6,11 +6,12 @@ Layout (every path minitrain reads or writes in a run is named here):
     RUN/.hydra/config.yaml         the run's composed config (Hydra writes it; `minitrain compare` reads it)
     RUN/checkpoints/last.pt        everything needed to resume; best.pt: the best epoch so far
     RUN/metrics.csv, summary.json, losses.png, samples.png, predictions.png, reconstructions/, minitrain.log
-    RUN/eval/, predict/, export/   what `minitrain eval|predict|export run=RUN` write
+    RUN/eval/, predict/, export/   what `minitrain eval|predict|export run=RUN` write (eval split=train: eval_train/)
 
 A run directory belongs to one live run: a fresh default folder per run, a lock while the run lives (an `flock`
 held until the process exits, so a killed run leaves no stale lock), and a new run never starts in a folder that
-holds an earlier one (it would replace its checkpoints and splice its metrics).
+holds an earlier one (it would replace its checkpoints and splice its metrics). A run refused before it trained
+(its config or data) takes away the folders it made (`discard_unused`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ LOG = "minitrain.log"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 CONFIG = Path(".hydra") / "config.yaml"
 RUN_FILES = (CHECKPOINTS, METRICS, SUMMARY)  # what makes a folder hold a run
+STARTUP_FILES = (OVERRIDES.parent.name, LOG, LOCK_FILE)  # what Hydra and the lock put in a run directory before training
 
 
 def checkpoint_path(run_dir: Path, which: str = "last") -> Path:
@@ -128,15 +131,37 @@ def refuse_earlier_sweep(sweep_dir: Path, resumable: bool = False) -> None:
 
 
 def find_run(path: str | Path) -> Path:
-    """`path` as a run directory (one with checkpoints/), or a RunError saying what it is instead."""
+    """`path` as a run directory (one with checkpoints/), or a RunError saying what it is instead. A checkpoint file
+    in a run's checkpoints/ folder (`run=DIR/checkpoints/best.pt`) means its run."""
     run_dir = Path(path).expanduser().resolve()
+    if run_dir.is_file() and run_dir.parent.name == CHECKPOINTS:
+        run_dir = run_dir.parent.parent
+    elif run_dir.is_file():
+        raise RunError(f"run={run_dir} is a file, not a run directory. Give the run's folder, e.g. "
+                       "run=outputs/2026-01-31/12-00-00, and a checkpoint file as checkpoint=FILE.")
     if not run_dir.is_dir():
         raise RunError(f"run={run_dir} does not exist. Give a run directory, e.g. run=outputs/2026-01-31/12-00-00.")
     if not (run_dir / CHECKPOINTS).is_dir():
-        what = "a run that ended before its first epoch" if (run_dir / ".hydra").is_dir() else "not a minitrain run"
-        raise RunError(f"run={run_dir} is {what}: it has no {CHECKPOINTS}/ folder. Give the folder of a run that "
-                       "finished at least one epoch, e.g. run=outputs/2026-01-31/12-00-00.")
+        raise RunError(_no_checkpoints(run_dir))
     return run_dir
+
+
+def _no_checkpoints(run_dir: Path) -> str:
+    """Why `run_dir` has no checkpoints/ folder, and what to run instead."""
+    summary, overrides = read_summary(run_dir) or {}, read_overrides(run_dir) or []
+    done = summary.get("epochs_completed")
+    if isinstance(done, int) and not isinstance(done, bool) and done > 0:
+        fast = "debug=fast" in overrides
+        why = ("debug=fast skips checkpoints" if fast else
+               "its checkpoint callback was off: ~callbacks.checkpoint or callbacks.checkpoint=null")
+        again = [o for o in overrides if key_of(o) not in ("debug", "callbacks.checkpoint", "hydra.run.dir")]
+        again += ["trainer.epochs=1", "trainer.limit_batches=2"] if fast else []
+        return (f"run={run_dir} trained {done} epoch(s) but saved no checkpoint ({why}); eval, predict and export "
+                "need one. Train a run that saves them, e.g.: "
+                f"{shlex.join(['minitrain', *again]) if again else 'minitrain trainer.epochs=1'}")
+    what = "a run that ended before its first epoch" if (run_dir / ".hydra").is_dir() else "not a minitrain run"
+    return (f"run={run_dir} is {what}: it has no {CHECKPOINTS}/ folder. Give the folder of a run that finished at "
+            "least one epoch, e.g. run=outputs/2026-01-31/12-00-00.")
 
 
 def checkpoint_file(run_dir: Path, which: str) -> Path:
@@ -153,6 +178,18 @@ def checkpoint_file(run_dir: Path, which: str) -> Path:
     there = sorted(p.name for p in folder.glob("*.pt"))
     raise RunError(f"checkpoint={which} does not exist. {folder} holds: "
                    f"{', '.join(there) or 'nothing'}. Use checkpoint=best, checkpoint=last or a .pt file's path.")
+
+
+def checkpoint_choice(run: str | Path, which: str | None) -> str:
+    """The checkpoint to use: `which` (best, last or a .pt path), else the file `run` names
+    (`run=DIR/checkpoints/last.pt`), else best; a RunError when `run` and `which` name two different files."""
+    named = Path(run).expanduser().resolve()
+    if not named.is_file():
+        return which or "best"
+    if which is not None and checkpoint_file(find_run(named), which).resolve() != named:
+        raise RunError(f"run={run} names a checkpoint and checkpoint={which} another: give one of them "
+                       f"(run={named.parent.parent} checkpoint={which}, or run={run} alone).")
+    return str(named)
 
 
 def report_dir(run_dir: Path, name: str) -> Path:
@@ -208,20 +245,60 @@ def resume_argv(argv: list[str]) -> list[str]:
     kept = [o for o in map(str, saved) if key_of(o) not in new_keys | {"resume"}]
     return [*kept, *new, f"resume={quoted(str(run_dir))}", f"hydra.run.dir={quoted(str(run_dir))}"]
 _held: dict[Path, int] = {}  # run directories this process has locked -> the open lock file (closed at exit)
+_made: list[Path] = []  # folders this process created for a run or sweep directory, parents first
+
+
+def make_dirs(path: Path) -> None:
+    """`path` and any missing parents, created; those this process made are remembered for `discard_unused`."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another run made it meanwhile: not ours to take away
+            continue
+        _made.append(folder.resolve())
 
 
 def claim_fresh(path: Path) -> Path:
     """`path`, or `path_1`, `path_2`, ... if an earlier run has it: created here, atomically, so that two
     runs racing for the same default folder each get their own."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     candidate, n = path, 0
     while True:
         try:
             candidate.mkdir()
+            _made.append(candidate.resolve())
             return candidate
         except FileExistsError:
             n += 1
             candidate = path.with_name(f"{path.name}_{n}")
+
+
+def untouched(run_dir: Path) -> bool:
+    """Whether `run_dir` is a folder holding nothing but what the start of a run put there (STARTUP_FILES)."""
+    return run_dir.is_dir() and all(entry.name in STARTUP_FILES for entry in run_dir.iterdir())
+
+
+def holds_epochs(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a trained epoch's files (checkpoints/ or metrics.csv)."""
+    return any((run_dir / name).exists() for name in (CHECKPOINTS, METRICS))
+
+
+def discard_unused(run_dir: Path) -> bool:
+    """Remove `run_dir` (and the parents made with it, once empty) when this process created it and it holds no
+    trained epoch: a run refused before it trained leaves no folder behind. A folder this process did not make is
+    left as it is. True if removed."""
+    folder = run_dir.absolute()
+    if folder.is_symlink() or not folder.is_dir() or holds_epochs(folder) or folder.resolve() not in _made:
+        return False
+    made_parents = [p for p in reversed(_made) if p in folder.resolve().parents]  # deepest first
+    shutil.rmtree(folder)  # never follows a link inside: rmtree unlinks links
+    for parent in made_parents:
+        try:
+            parent.rmdir()  # only once empty: a date folder holding earlier runs stays
+        except OSError:
+            break
+    return True
 
 
 def lock(run_dir: Path) -> None:
@@ -229,7 +306,7 @@ def lock(run_dir: Path) -> None:
     run_dir = run_dir.resolve()
     if run_dir in _held:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir)
     fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -14,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from minitrain import distributed
 from minitrain.allocator import keep_freed_memory
 from minitrain.build import build, build_callbacks, build_model
-from minitrain.checks import check_config
+from minitrain.checks import check_config, doubtful_settings
 from minitrain.checkpoint import plain_config
 from minitrain.data import build_loaders, load_image_data, shaped_config
 from minitrain.data.debug import debug_loaders
@@ -23,11 +24,15 @@ from minitrain.learner import Learner
 from minitrain.models.init import initialize_as_configured
 from minitrain.tasks import TASKS, build_loss
 
+log = logging.getLogger(__name__)
+
 
 def train(cfg: DictConfig, run_dir: Path | None, trial: Any = None) -> Learner:
     """Train as `cfg` says, writing into `run_dir`, reporting each epoch to `trial` when a search runs it (see
     minitrain.callbacks.trial); returns the fitted Learner."""
     check_config(cfg)
+    for warning in doubtful_settings(cfg):
+        log.warning(warning)
     keep_freed_memory()  # before the data and the first step allocate
     seed_everything(cfg.seed, deterministic=cfg.trainer.deterministic)
     rank = distributed.current()
@@ -35,7 +40,7 @@ def train(cfg: DictConfig, run_dir: Path | None, trial: Any = None) -> Learner:
     if rank.distributed:
         distributed.start(device)
     task = TASKS[str(cfg.model.task)]
-    data = load_image_data(cfg.dataset)
+    data = load_image_data(cfg.dataset, seed=cfg.seed)  # the seed draws a held-out validation share (valid_pct)
     cfg = shaped_config(cfg, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model
     dls = build_loaders(data, cfg.loader, task.target, device, cfg.seed, rank)
     dls = debug_loaders(dls, cfg.trainer.limit_batches, cfg.trainer.overfit_batches)

@@ -167,7 +167,7 @@ def resume(*extra: str):
 
 
 def nothing_written(tmp: Path) -> None:
-    assert not (tmp / "run" / "metrics.csv").exists()
+    assert not (tmp / "run").exists()
     assert not list((tmp / "minitrain-cache").glob("*.pt")), "data was decoded before the config was checked"
 
 
@@ -294,6 +294,16 @@ def folder_that_is_not_a_run(i: Inputs) -> list[str]:
     return [f"resume={folder}"]
 
 
+def parquet_of_another_tool(i: Inputs) -> list[str]:
+    import pandas as pd
+
+    folder = i.folder()
+    folder.mkdir()
+    pd.DataFrame({"text": ["a", "b"], "score": [1.0, 2.0]}).to_parquet(folder / "train-00000-of-00001.parquet")
+    pd.DataFrame({"user": ["x"], "clicks": [4]}).to_parquet(folder / "test-00000-of-00001.parquet")
+    return [f"dataset.path={folder}"]
+
+
 def a_file(i: Inputs) -> Path:
     blocker = i.tmp / "a-file"
     blocker.write_text("a regular file where a folder should be")
@@ -309,9 +319,9 @@ def out_of_range(i: Inputs) -> list[str]:
 NON_UTF8 = os.fsdecode(b"/tmp/caf\xe9")  # Latin-1 bytes in a path, as argv delivers them to Python
 
 BAD_INPUTS: dict[str, Case] = {
-    # What Hydra's composition catches (exit 2, as for every bad input; Hydra alone would exit 1)
+    # What does not compose (exit 2, as for every bad input; Hydra alone would exit 1): said before Hydra runs
     "unknown-model-option": Case(["model=nope"], ("model/nope", "autoencoder", "cnn", "mlp")),
-    "unknown-key": Case(["model.foo=1"], ("Could not override 'model.foo'",)),
+    "unknown-key": Case(["model.foo=1"], ("model.foo is not a setting of model", "its keys: task, _target_")),
     "wrong-type": Case(["trainer.epochs=abc"], ("trainer.epochs=abc", "could not be converted to Integer")),
     "multirun-job-that-does-not-compose": Case(["-m", "model=mlp,nope"], ("model/nope",)),
     # Keys that +key=value adds past the schema, or that the built class does not take
@@ -377,6 +387,8 @@ BAD_INPUTS: dict[str, Case] = {
     "fifo-among-images": Case(fifo_among_images, ("waits-forever.png is a FIFO (named pipe), not a regular file",
                                                   "remove it"), then=no_cache),
     "parquet-without-image-column": Case(no_image_column, ("has no image column", "label", "brightness")),
+    "parquet-of-another-tool": Case(parquet_of_another_tool, ("are not one dataset's", "user, clicks", "text, score",
+                                                              "an image column")),
     "parquet-string-labels": Case(string_labels, ("holds string values", "integer class indices")),
     "parquet-null-labels": Case(null_labels, ("empty (null) labels",)),
     "parquet-null-image": Case(null_image, ("Row 5 of the 'train' split", "'image' column is null", "remove the row")),
@@ -421,8 +433,8 @@ BAD_INPUTS: dict[str, Case] = {
     "resume-with-missing-data": Case(lambda i: resume("trainer.epochs=3", f"dataset.path={i.tmp / 'gone'}")(i), ("does not exist",), resumes=True),
 }
 SKIPPED = {"dataset-path-unreadable": "tests run as root, and chmod 000 does not stop root from reading"} if IS_ROOT else {}
-HYDRA_SAYS = {"unknown-model-option", "unknown-key", "wrong-type", "multirun-job-that-does-not-compose"}  # Hydra's own message
 PLUGINS = {"callback-error-mid-run", "callback-error-before-training"}  # rows that import failing_callbacks
+TRAINED = PLUGINS  # rows whose run got as far as training: each keeps its run directory, with its summary
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -469,7 +481,7 @@ def bad_input_runs(request, inputs, tmp_path_factory, run_cli_many):
         before = snapshot(tmp / "earlier run") if case.resumes else None
         env = {"PYTHONPATH": str(plugins)} if row_id in PLUGINS else {}
         jobs[row_id] = (tmp, args, env)
-        rows[row_id] = (tmp, args, before)
+        rows[row_id] = (tmp, args, before, (tmp / "run").exists())
     results = run_cli_many(jobs)
     yield {row_id: (*rows[row_id], results[row_id]) for row_id in rows}
     for path in base.rglob("*"):  # let pytest clean up the unreadable folder
@@ -482,18 +494,19 @@ def test_a_bad_input_exits_non_zero_with_one_clear_line(bad_input_runs, row_id):
     if row_id in SKIPPED:
         pytest.skip(SKIPPED[row_id])
     case = BAD_INPUTS[row_id]
-    tmp, args, before, result = bad_input_runs[row_id]
+    tmp, args, before, had_run_dir, result = bad_input_runs[row_id]
     text = result.stdout + result.stderr
     explanation = f"minitrain {' '.join(args)}\nexit {result.returncode}\n{text[-4000:]}"
     assert result.returncode == case.code, explanation
-    assert "Traceback" not in text, explanation
-    if row_id not in HYDRA_SAYS:
-        assert [line for line in result.stderr.splitlines() if line.startswith("Error: ")], explanation
+    assert "Traceback" not in text and "To append to your config" not in text and "CastError" not in text, explanation
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error: ")], explanation
     said = " ".join(text.split())
     for fragment in case.says:
         assert fragment in said, f"{fragment!r} missing\n{explanation}"
     if case.resumes:
         assert snapshot(tmp / "earlier run") == before, "a rejected resume changed the run it was to continue"
+    if not had_run_dir and row_id not in TRAINED:
+        assert not (tmp / "run").exists(), f"a run refused before training left its run directory\n{explanation}"
     if case.then:
         case.then(tmp)
 

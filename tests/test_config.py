@@ -184,7 +184,8 @@ def test_an_unknown_group_option_fails_and_lists_the_available_ones(compose_conf
      ("optimizer.lr=0", "optimizer.lr"), ("loader.num_workers=-1", "loader.num_workers"),
      ("trainer.label_smoothing=1.0", "trainer.label_smoothing"), ("trainer.grad_clip=0", "trainer.grad_clip"),
      ("augment.crop_padding=-1", "augment.crop_padding"), ("augment.erase_p=2", "augment.erase_p"),
-     ("lr_find=true resume=outputs/run", "lr_find")],
+     ("lr_find=true resume=outputs/run", "lr_find"), ("dataset.valid_pct=0", "dataset.valid_pct"),
+     ("dataset.valid_pct=1", "dataset.valid_pct")],
 )
 def test_values_that_compose_but_cannot_train_are_refused_naming_the_key(override, key, compose_config):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -204,3 +205,22 @@ def test_every_invalid_value_is_reported_at_once(compose_config):
 
 def test_the_default_config_passes_the_checks(compose_config):
     check_config(compose_config())
+
+
+def test_flip_tta_without_flip_augmentation_is_doubted_with_the_reason_and_the_fix(compose_config):
+    from minitrain.checks import doubtful_settings
+
+    (warning,) = doubtful_settings(compose_config("experiment=fashion_fast", "trainer.tta_flip=true"))
+    assert "never shown mirrored images" in warning and "augment=flip or augment=flip_crop" in warning
+    for flips in ("augment=flip", "augment=flip_crop", "augment=flip_crop_erase"):
+        assert doubtful_settings(compose_config("trainer.tta_flip=true", flips)) == []
+    assert doubtful_settings(compose_config("trainer.tta_flip=true", "augment=flip_crop", "augment.flip=false"))
+    assert doubtful_settings(compose_config()) == []
+
+
+def test_a_target_whose_module_is_nowhere_is_refused_before_the_run_naming_where_minitrain_looked(compose_config):
+    with pytest.raises(ConfigError) as info:
+        check_config(compose_config("model=mlp", "model._target_=nosuchmodels.Net"))
+    said = str(info.value)
+    assert "model._target_=nosuchmodels.Net: no module 'nosuchmodels' was found" in said
+    assert "PYTHONPATH" in said and "nosuchmodels.py" in said

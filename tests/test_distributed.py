@@ -124,6 +124,7 @@ def test_torchrun_creates_only_the_run_directory_and_rank_0_alone_writes_into_it
     assert [r["epoch"] for r in rows] == [str(e) for e in range(1, EPOCHS + 1)]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == EPOCHS
+    assert summary["world_size"] == 2  # the processes that trained, not the one that wrote the summary
     assert (run_dir / "checkpoints" / "last.pt").is_file()
 
 

@@ -10,8 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "minitrain"
 
 # Lowest first. A module may import its own layer and those below; a name ending in "." covers a package.
 LAYERS = [
-    ("base", ["version", "errors", "overrides", "atomic", "rundir", "distributed", "device", "threads", "allocator", "interrupts",
-              "events"]),
+    ("base", ["version", "errors", "overrides", "suggest", "user_code", "atomic", "rundir", "distributed", "device",
+              "threads", "allocator", "interrupts", "events"]),
     ("domain", ["metrics", "tasks", "hooks", "data.", "models.", "reports."]),
     ("config", ["config", "search", "checks"]),
     ("run files and steps", ["checkpoint", "forward"]),
@@ -19,7 +19,7 @@ LAYERS = [
     ("learner", ["learner"]),
     ("build", ["build"]),
     ("train and inference", ["train", "inference"]),
-    ("job", ["job", "hydra_callbacks", "hydra_adapter", "evaluation"]),
+    ("job", ["job", "hydra_callbacks", "hydra_adapter", "command_line", "evaluation"]),
     ("commands", ["commands.", "help"]),
     ("entry", ["cli", "__main__", ""]),  # "": the package's own __init__
 ]

@@ -137,3 +137,45 @@ def test_a_sweep_report_names_each_model_by_option_and_class(runs, fakes):
     _, rows = fakes.read_csv(runs["base"] / "sweep" / "sweep.csv")
     assert [(r["model"], r["model_class"], r["status"]) for r in rows] == [
         ("mynet", "mymodels.Net", "completed"), ("mlp", "minitrain.models.MLP", "completed")]
+
+
+# Your own module, found without PYTHONPATH by the `minitrain` script (which, unlike python -m, adds no folder) ------
+
+ALIAS = "from minitrain.models.mlp import MLP as Net  # the user's model, here the built-in MLP under another name\n"
+
+
+@pytest.fixture(scope="module")
+def own_module_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
+    """mymodels.py in the current folder; beside a -cd config folder, run from elsewhere; and nowhere."""
+    base = tmp_path_factory.mktemp("own-modules")
+    (base / "here").mkdir()
+    (base / "here" / "mymodels.py").write_text(ALIAS)
+    (base / "project" / "conf" / "model").mkdir(parents=True)
+    (base / "project" / "mymodels.py").write_text(ALIAS)
+    (base / "project" / "conf" / "model" / "mine.yaml").write_text(
+        "defaults:\n  - mlp\n  - _self_\n\n_target_: mymodels.Net   # the user's own class\n")
+    common = [*fakes.tiny, f"dataset.path={dataset_dirs['idx']}"]
+    jobs = {
+        "here": (base / "here", [*common, "model._target_=mymodels.Net"], {"script": True}),
+        "beside": (base / "elsewhere", ["-cd", str(base / "project" / "conf"), *common, "model=mine"], {"script": True}),
+        "nowhere": (base / "nowhere", [*common, "model._target_=nosuchmodels.Net"], {"script": True}),
+    }
+    return {name: (jobs[name][0], proc) for name, proc in run_cli_many(jobs).items()}
+
+
+@pytest.mark.parametrize("where", ["here", "beside"])
+def test_a_model_module_in_the_current_folder_or_beside_the_config_dir_needs_no_pythonpath(own_module_runs, where):
+    cwd, proc = own_module_runs[where]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (summary,) = cwd.glob("outputs/*/*/summary.json")
+    assert json.loads(summary.read_text())["model_class"] == "mymodels.Net"
+
+
+def test_a_model_module_found_nowhere_names_where_minitrain_looked_and_what_to_set(own_module_runs):
+    cwd, proc = own_module_runs["nowhere"]
+    assert proc.returncode == 2
+    said = " ".join(proc.stderr.split())
+    assert "model._target_=nosuchmodels.Net: no module 'nosuchmodels' was found" in said
+    assert f"minitrain imports your own modules from {cwd}" in said and "PYTHONPATH" in said
+    assert "Error getting class" not in said and "Traceback" not in said
+    assert not (cwd / "outputs").exists()

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from minitrain import rundir
+from minitrain import distributed, rundir
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.errors import DivergedError, ResumeError
 from minitrain.events import Callback, Order
@@ -87,7 +87,8 @@ def status_of(exception: BaseException | None) -> str:
 
 
 class SummaryCallback(Callback):
-    """summary.json: status, final and best metrics, wall time, parameter count, device, data and model.
+    """summary.json: status, final and best metrics, wall time, parameter count, device and processes, data (and what
+    was validated on) and model.
 
     Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary. A callback that ends
     the fit early may say how the run ended (its `status`, e.g. "pruned") and after which epoch (`stopped_epoch`).
@@ -127,6 +128,7 @@ class SummaryCallback(Callback):
             "model_class": self.model_class,
             "task": spec.name if spec is not None else None,
             "device": str(next(learn.model.parameters()).device),
+            "world_size": distributed.current().world_size,  # how many torchrun processes trained (1: one)
             "cpu_threads": torch.get_num_threads(),  # torch's intra-op threads (a share of the cores in a parallel sweep)
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),
@@ -139,5 +141,6 @@ class SummaryCallback(Callback):
             "best": {"metric": spec.monitor, "value": best[spec.monitor]} if best else None,
             "wall_seconds": round(time.perf_counter() - self.started, 3),
             "data_source": getattr(data, "source", None),
+            "validation": getattr(data, "validation", None),  # the split validated on, or the share held out of train
             "data_seconds": round(data.seconds, 3) if data is not None else None,
         }

@@ -15,6 +15,21 @@ from minitrain.errors import MinitrainError, fail
 COMMANDS = {"eval": "minitrain.commands.evaluate", "predict": "minitrain.commands.predict",
             "export": "minitrain.commands.export", "summary": "minitrain.commands.summary",
             "compare": "minitrain.commands.compare"}
+TRAINING_WORDS = ("train", "fit", "run", "training")  # what a user may type to train: training takes no command word
+
+
+def not_a_command(word: str, first: bool = True) -> str:
+    """What to say of a bare `word` on a training command line (`minitrain evaluate`): the commands there are,
+    the nearest of them, and training's own form."""
+    from minitrain.suggest import did_you_mean, nearest
+
+    close = did_you_mean(nearest(word, COMMANDS))
+    where = "a minitrain command" if first else "a KEY=VALUE override, and commands come first"
+    train = ("Training takes no command word: drop it, as in minitrain trainer.epochs=3" if word in TRAINING_WORDS
+             else "To train, give KEY=VALUE overrides only: minitrain [KEY=VALUE ...], e.g. minitrain trainer.epochs=3")
+    return (f"'{word}' is not {where}{f' ({close})' if close else ''}. The commands are: "
+            f"{', '.join(f'minitrain {c}' for c in COMMANDS)} (each with --help). {train}; "
+            "minitrain --help lists the keys.")
 
 
 def parse_options(name: str, schema: type, argv: list[str]):
@@ -43,6 +58,9 @@ def parse_options(name: str, schema: type, argv: list[str]):
 
 def run_command(name: str, argv: list[str]) -> None:
     """Run subcommand `name` with its command-line arguments; bad input exits 2 with a one-line message."""
+    from minitrain.user_code import add_search_paths, search_folders
+
+    add_search_paths(search_folders())  # a trusted run's own model class, from the current folder
     module = importlib.import_module(COMMANDS[name])
     if "--help" in argv or "-h" in argv:
         print(module.HELP)

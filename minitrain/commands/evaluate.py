@@ -18,12 +18,13 @@ Usage:
 
 Options:
   run=DIR               the run directory (outputs/DATE/TIME)
+                        or one of its checkpoint files: run=DIR/checkpoints/last.pt
   checkpoint=best       best | last | the path of a .pt checkpoint
   split=valid           valid (the split the run validated on) | train
   device=auto           auto | cpu | cuda | mps
   dataset.path=null     another copy of the data (IDX, parquet, save_to_disk or image folder); null: the run's own.
                         Its labels are matched to the run's classes by name; a copy whose names differ is refused
-  out=null              where to write; null: DIR/eval
+  out=null              where to write; null: DIR/eval (split=train: DIR/eval_train)
   top_losses=16         how many of the most confidently wrong images top_losses.png shows
   trust=false           build a model class from outside minitrain that the checkpoint names (imports its
                         module: only for runs whose source you trust)
@@ -44,7 +45,7 @@ class DatasetOptions:
 @dataclass
 class Options:
     run: str = MISSING
-    checkpoint: str = "best"
+    checkpoint: Optional[str] = None  # best, or the checkpoint file run= names
     split: str = "valid"
     device: str = "auto"
     dataset: DatasetOptions = field(default_factory=DatasetOptions)
@@ -68,19 +69,44 @@ def run(opts: Options) -> None:
     dataset = loaded.config.dataset
     if opts.dataset.path:
         dataset.path = str(Path(opts.dataset.path).expanduser().resolve())
-    data = load_image_data(dataset)
+    data = load_image_data(dataset, seed=loaded.seed)  # the run's seed holds out the same validation images
     split = data.valid if opts.split == "valid" else data.train
     if opts.dataset.path:
         split = in_run_classes(split, data.classes, loaded.classes, opts.dataset.path)
-    split_name = dataset.valid_split if opts.split == "valid" else dataset.train_split
     report = measure(loaded, split, loaded.classes, prefix=opts.split)  # the names the model learned
-    report.update(checkpoint=str(loaded.checkpoint), epoch=loaded.epoch, split=opts.split, split_name=split_name,
+    report.update(checkpoint=str(loaded.checkpoint), epoch=loaded.epoch, split=opts.split, dataset=data.name,
+                  split_name=data.valid_split if opts.split == "valid" else data.train_split,
+                  split_described=data.describe_validation() if opts.split == "valid" else data.describe_training(),
                   data_source=data.source)
+    if opts.split == "valid":
+        report["validation"] = data.validation
     if opts.split == "valid" and not opts.dataset.path:
         report["recorded"] = {k: v for k, v in loaded.recorded.items() if k.startswith("valid_")}
-    out = Path(opts.out).expanduser() if opts.out else report_dir(find_run(opts.run), "eval")
+        if subset := validated_subset(loaded, len(split.labels)):
+            report["recorded_on"] = subset
+    out = Path(opts.out).expanduser() if opts.out else report_dir(find_run(opts.run), REPORT_DIRS[opts.split])
     write_report(out, report, loaded, split, opts.top_losses)
     print_report(report, out)
+
+
+REPORT_DIRS = {"valid": "eval", "train": "eval_train"}  # RUN/eval/ and RUN/eval_train/: one split's report each
+
+
+def validated_subset(loaded, images: int) -> dict | None:
+    """What part of the validation split the run's recorded numbers are of, when not all of it: its first
+    `trainer.limit_batches` batches (debug=fast), or its training batches (`trainer.overfit_batches`)."""
+    from minitrain.evaluation import run_batch_size
+
+    trainer = loaded.config.get("trainer") or {}
+    overfit, limit = trainer.get("overfit_batches"), trainer.get("limit_batches")
+    if isinstance(overfit, int) and not isinstance(overfit, bool) and overfit > 0:
+        return {"images": None, "of": images, "why": f"trainer.overfit_batches={overfit}: the run validated on "
+                f"its first {overfit} training batch(es), not on this split"}
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 and limit * run_batch_size(loaded) < images:
+        seen = limit * run_batch_size(loaded)
+        return {"images": seen, "of": images, "why": f"trainer.limit_batches={limit}: the run validated on its "
+                f"first {limit} batch(es) only, {seen} of the {images} images"}
+    return None
 
 
 def in_run_classes(split, data_classes: list[str], run_classes: list[str], path: str):

@@ -18,6 +18,7 @@ Usage:
 
 Options:
   run=DIR            the run directory (outputs/DATE/TIME)
+                     or one of its checkpoint files: run=DIR/checkpoints/last.pt
   checkpoint=best    best | last | the path of a .pt checkpoint
   out=null           where to write; null: DIR/export
   trust=false        build a model class from outside minitrain that the checkpoint names (imports its module)
@@ -37,7 +38,7 @@ weights_only=True) runs no code, and model.json names the minitrain class and th
 @dataclass
 class Options:
     run: str = MISSING
-    checkpoint: str = "best"
+    checkpoint: Optional[str] = None  # best, or the checkpoint file run= names
     out: Optional[str] = None
     trust: bool = False
 

@@ -18,6 +18,7 @@ Usage:
 
 Options:
   run=DIR            the run directory (outputs/DATE/TIME)
+                     or one of its checkpoint files: run=DIR/checkpoints/last.pt
   inputs=PATH        an image file, a folder of images (PNG, JPG, BMP, WebP; any size, grey or colour; searched
                      recursively), or a dataset folder minitrain reads (its validation split is used)
   checkpoint=best    best | last | the path of a .pt checkpoint
@@ -41,7 +42,7 @@ Example:
 class Options:
     run: str = MISSING
     inputs: str = MISSING
-    checkpoint: str = "best"
+    checkpoint: Optional[str] = None  # best, or the checkpoint file run= names
     device: str = "auto"
     out: Optional[str] = None
     top: int = 3
@@ -97,6 +98,7 @@ def read_inputs(inputs: Path, loaded):
 
 def dataset_inputs(folder: Path, loaded):
     """The validation split of a dataset folder, each image named `<split>/<index>`."""
+    from minitrain.data import choose_splits, hold_out
     from minitrain.data.sources import local_source
     from minitrain.errors import DataError
 
@@ -105,8 +107,13 @@ def dataset_inputs(folder: Path, loaded):
     except DataError:
         raise RunError(f"inputs={folder} holds no images (PNG, JPG, BMP, WebP) and is not a dataset minitrain reads "
                        "(IDX, parquet or save_to_disk files).") from None
-    split = loaded.config.dataset.valid_split
-    images = source.decode([split]).splits[split].images
+    dataset = loaded.config.dataset
+    train, split = choose_splits(dataset, source)
+    if split is None:  # the run validated on a share held out of its training split: the same images
+        split = train
+        images = hold_out(source.decode([train]).splits[train], dataset.valid_pct, loaded.seed, str(source))[1].images
+    else:
+        images = source.decode([split]).splits[split].images
     stored = loaded.info["input"]["stored_shape"]
     if list(images.shape[1:]) != stored:
         images = loaded.to_stored(images.numpy())

@@ -133,7 +133,7 @@ def run(opts: Options) -> None:
 
     cfg = compose(list(opts.overrides))
     check_config(cfg)
-    data = load_image_data(cfg.dataset)
+    data = load_image_data(cfg.dataset, seed=cfg.seed)
     cfg = shaped_config(cfg, data)  # the model's shape from the data
     dls = build_loaders(data, cfg.loader, TASKS[str(cfg.model.task)].target, torch.device("cpu"), cfg.seed)
     batch = next(iter(dls.train))[0]

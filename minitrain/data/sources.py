@@ -84,6 +84,10 @@ class Source(ABC):
     def decode_split(self, split: str, shape: Shape) -> tuple[Split, list[str] | None]:
         """One split as tensors, and its class names when the source carries them."""
 
+    def class_names(self) -> list[str] | None:
+        """The class names the source carries, read without decoding or loading anything (None: none known so)."""
+        return None
+
     def decode(self, splits: list[str]) -> Decoded:
         """Decode the named splits; the first (training) split fixes the shape that the others are converted to."""
         out, classes, shape = {}, None, self.shape
@@ -260,10 +264,36 @@ class ParquetSource(HFSource):
 
     def load(self):
         datasets = quiet_datasets()
+        shards = self.shards()
+        self.check_columns(shards)
         try:
-            return datasets.load_dataset("parquet", data_files={s: list(map(str, f)) for s, f in self.shards().items()})
+            return datasets.load_dataset("parquet", data_files={s: list(map(str, f)) for s, f in shards.items()})
         except Exception as e:
-            raise DataError(f"Cannot read the parquet files in {self.root}: {e}") from None
+            cause = str(e.__cause__ or "").strip().splitlines()
+            raise DataError(f"Cannot read the parquet files in {self.root}: {e}"
+                            f"{f' ({cause[0]})' if cause else ''}") from None
+
+    def check_columns(self, shards: dict[str, list[Path]]) -> None:
+        """One line naming the columns of each kind of file, when the files are not one dataset's (another tool's
+        tables beside them): `datasets` would fail to cast one file's columns to another's, at length."""
+        import pyarrow.parquet as pq
+
+        columns: dict[tuple[str, ...], list[Path]] = {}
+        for path in (p for files in shards.values() for p in files):
+            try:
+                names = tuple(pq.read_schema(path).names)
+            except Exception as e:
+                raise DataError(f"{path} is not a parquet file minitrain can read "
+                                f"({' '.join(str(e).split())[:200]}).") from None
+            columns.setdefault(tuple(n for n in names if not n.startswith("__index_level_")), []).append(path)
+        if len(columns) > 1:
+            found = "; ".join(f"{', '.join(p.relative_to(self.root).as_posix() for p in paths[:2])}"
+                              f"{' ...' if len(paths) > 2 else ''}: {', '.join(names) or 'none'}"
+                              for names, paths in columns.items())
+            raise DataError(f"The parquet files in {self.root} are not one dataset's; their columns are {found}. "
+                            "minitrain expects every file to hold an image column (an Image feature, or PNG/JPEG "
+                            "bytes) and a label column (a ClassLabel or integers): give dataset.path a folder holding "
+                            "only one dataset's files.")
 
 
 class SavedSource(HFSource):
@@ -316,13 +346,13 @@ class HubSource(HFSource):
 
 
 def quiet_datasets():
-    """The `datasets` module with its own progress bars, info messages and the hub client's retry warnings off:
-    minitrain reports progress itself, and a hub it cannot reach in one error message."""
+    """The `datasets` module with its own progress bars, log messages and the hub client's retry warnings off:
+    minitrain reports progress itself, and what fails (a hub it cannot reach, a file it cannot read) in one line."""
     import datasets
     import huggingface_hub
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors come back as exceptions, said in one line
     huggingface_hub.utils.logging.set_verbosity_error()
     return datasets
 
@@ -342,10 +372,11 @@ def decode_hf_split(ds, what: str, shape: Shape = Shape(), columns: Columns = Co
         if col is not None and col not in features:
             raise DataError(f"{what} has no column '{col}' (dataset.{key}). Its columns are: {', '.join(ds.column_names)}.")
     if image_col is None or label_col is None:
-        missing, key = (("image column (an Image feature, or PNG bytes)", "image_column") if image_col is None
-                        else ("label column (a ClassLabel, or one called label)", "label_column"))
-        raise DataError(f"{what} has no {missing}. Its columns are: {', '.join(ds.column_names)}; "
-                        f"name the right one with dataset.{key}=NAME.")
+        missing, key = (("image column (an Image feature, or PNG/JPEG bytes)", "image_column") if image_col is None
+                        else ("label column (a ClassLabel, or integers in one called label)", "label_column"))
+        raise DataError(f"{what} has no {missing}: its columns are {', '.join(ds.column_names)}, and minitrain "
+                        "expects an image column and a label column. Name the right one with "
+                        f"dataset.{key}=NAME.")
     if isinstance(features[image_col], datasets.Image):
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
     encoded = [_encoded(item, row, what, image_col) for row, item in enumerate(ds[image_col])]

@@ -147,3 +147,14 @@ def test_flip_tta_leaves_training_predictions_alone():
 def test_flip_tta_mirrors_a_reconstruction_of_the_mirror_back():
     x, preds = tta_preds(nn.Identity(), training=False, task="reconstruction")
     assert torch.allclose(preds, x)
+
+
+def test_a_run_with_flip_tta_but_no_flips_warns_with_the_reason_and_the_fix(tmp_path, run_cli, fakes, dataset_dirs):
+    common = [*fakes.tiny, f"dataset.path={dataset_dirs['idx']}", "trainer.tta_flip=true"]
+    warned = run_cli(tmp_path / "warned", *common, f"hydra.run.dir={tmp_path / 'warned' / 'run'}")
+    assert warned.returncode == 0, warned.stderr[-2000:]
+    said = " ".join((warned.stdout + warned.stderr).split())
+    assert "a model never shown mirrored images is often wrong on them" in said and "augment=flip" in said
+    assert "never shown mirrored images" in (tmp_path / "warned" / "run" / "minitrain.log").read_text()
+    flipped = run_cli(tmp_path / "flipped", *common, "augment=flip", f"hydra.run.dir={tmp_path / 'flipped' / 'run'}")
+    assert flipped.returncode == 0 and "mirrored" not in flipped.stdout + flipped.stderr

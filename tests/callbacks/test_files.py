@@ -57,6 +57,7 @@ def test_the_summary_of_a_completed_fit(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "completed" and "error" not in summary
     assert (summary["dataset"], summary["model"], summary["device"]) == ("toy", "linear", "cpu")
+    assert summary["world_size"] == 1  # one process trained (torchrun's world size otherwise)
     assert summary["parameters"] == 4 * 3 + 3
     assert summary["final"] == learn.history[-1]
     best = max(learn.history, key=lambda r: r["valid_accuracy"])
@@ -91,3 +92,9 @@ def test_a_fit_whose_callback_cut_a_training_pass_short_completes(tmp_path):
 )
 def test_status_of_names_how_the_fit_ended(exception, status):
     assert status_of(exception) == status
+
+
+def test_the_summary_records_how_many_torchrun_processes_trained(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")  # what torchrun sets in every process it starts
+    fit(tmp_path, 1)
+    assert json.loads((tmp_path / "summary.json").read_text())["world_size"] == 4

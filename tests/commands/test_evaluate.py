@@ -113,3 +113,90 @@ def test_eval_help_lists_its_options_without_training(run_cli, tmp_path):
     proc = run_cli(tmp_path, "eval", "--help")
     assert proc.returncode == 0 and "minitrain eval run=DIR" in proc.stdout and "checkpoint=best" in proc.stdout
     assert not (tmp_path / "outputs").exists()
+
+
+# What eval says of runs that are not plain: no checkpoints, a subset validated, a validation share held out --------
+
+
+@pytest.fixture(scope="module")
+def odd_runs(tmp_path_factory, dataset_dirs, fakes, run_cli_many):
+    """A debug=fast run (no checkpoints), a run validated on its first batch only, and a run on an image folder
+    without a validation split: {name: run directory}."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("odd-runs")
+    folder = fakes.write_folder(base / "pets", fakes.make_data(n_train=100, n_test=10))
+    shutil.rmtree(folder / "test")
+    data = f"dataset.path={dataset_dirs['idx']}"
+    jobs = {
+        "fast": [*fakes.tiny, data, "debug=fast"],
+        "limited": [*fakes.tiny, data, "trainer.limit_batches=1", "loader.batch_size=32"],  # 64-image valid batches
+        "held_out": [*fakes.tiny, "dataset=folder", f"dataset.path={folder}"],
+    }
+    done = run_cli_many({name: (base / name, [*args, f"hydra.run.dir={base / name / 'run'}"], {})
+                         for name, args in jobs.items()})
+    for name, proc in done.items():
+        assert proc.returncode == 0, f"{name}: {proc.stderr[-3000:]}"
+    return {name: base / name / "run" for name in jobs} | {"base": base}
+
+
+def test_eval_of_a_run_without_checkpoints_says_why_and_what_to_run_and_that_command_works(odd_runs, run_cli):
+    cwd = odd_runs["base"] / "again"
+    proc = run_cli(cwd, "eval", f"run={odd_runs['fast']}")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    said = proc.stderr.strip()
+    assert "trained 1 epoch(s) but saved no checkpoint (debug=fast skips checkpoints)" in said
+    assert "ended before its first epoch" not in said
+    command = said.split("e.g.: ", 1)[1].split()
+    assert command[0] == "minitrain" and "debug=fast" not in command and "trainer.limit_batches=2" in command
+    assert run_cli(cwd, *command[1:]).returncode == 0  # the run it suggests saves a checkpoint ...
+    (run_dir,) = (cwd / "outputs").glob("*/*")
+    assert run_cli(cwd, "eval", f"run={run_dir}").returncode == 0  # ... that eval reads
+
+
+def test_eval_takes_a_checkpoint_file_as_its_run(trained_runs, run_cli, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_runs["classifier"], run_dir)
+    proc = run_cli(tmp_path, "eval", f"run={run_dir / 'checkpoints' / 'last.pt'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    assert report["checkpoint"] == str(run_dir / "checkpoints" / "last.pt") and report["epoch"] == 2
+    both = run_cli(tmp_path, "eval", f"run={run_dir / 'checkpoints' / 'last.pt'}", "checkpoint=best")
+    assert both.returncode == 2 and "names a checkpoint and checkpoint=best another" in both.stderr
+
+
+def test_eval_of_a_limit_batches_run_says_the_run_validated_a_subset(odd_runs, run_cli, fakes):
+    proc = run_cli(odd_runs["base"], "eval", f"run={odd_runs['limited']}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = " ".join(proc.stdout.split())
+    assert "trainer.limit_batches=1: the run validated on its first 1 batch(es) only, 64 of the 100 images" in said
+    assert "recorded by the run (64 images)" in said
+    report = json.loads((odd_runs["limited"] / "eval" / "eval.json").read_text())
+    assert report["images"] == 100 and report["recorded_on"]["images"] == 64 and report["recorded_on"]["of"] == 100
+
+
+def test_eval_of_each_split_writes_its_own_report(odd_runs, run_cli):
+    run_dir = odd_runs["limited"]
+    for split in ("valid", "train"):
+        assert run_cli(odd_runs["base"], "eval", f"run={run_dir}", f"split={split}").returncode == 0
+    valid = json.loads((run_dir / "eval" / "eval.json").read_text())
+    train = json.loads((run_dir / "eval_train" / "eval.json").read_text())
+    assert (valid["split"], valid["images"], train["split"], train["images"]) == ("valid", 100, "train", 300)
+
+
+def test_a_folder_without_a_validation_split_validates_on_a_share_that_eval_holds_out_again(odd_runs, run_cli,
+                                                                                              fakes):
+    run_dir = odd_runs["held_out"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["validation"] == {"split": "train", "held_out_pct": 0.2, "seed": 42}
+    assert "validating on 20% of the train split, held out at random with seed 42" in (run_dir / "minitrain.log").read_text()
+    proc = run_cli(odd_runs["base"], "eval", f"run={run_dir}", "checkpoint=last")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    header = proc.stdout.splitlines()[0]
+    assert "on the valid split of folder-pets: 20% of the train split" in header and "20 images" in header
+    report = json.loads((run_dir / "eval" / "eval.json").read_text())
+    _, rows = fakes.read_csv(run_dir / "metrics.csv")
+    assert report["valid_accuracy"] == float(rows[-1]["valid_accuracy"])  # the same 20 images, drawn again
+    assert report["validation"] == summary["validation"] and report["dataset"] == "folder-pets"

@@ -438,3 +438,77 @@ def test_long_keys_that_share_a_prefix_get_different_cache_file_names():
 
     assert cache_name("x" * 300 + "1") != cache_name("x" * 300 + "2")
     assert cache_name("fashion_mnist-train-test") == "fashion_mnist-train-test"
+
+
+# A source without a validation split; data that is not the configured dataset; another tool's tables --------------
+
+
+def train_only_folder(root, fakes):
+    """An image folder with train/ and nothing to validate on."""
+    import shutil
+
+    fakes.write_folder(root, fakes.make_colour_data(n_train=50, n_test=10))
+    shutil.rmtree(root / "test")
+    return root
+
+
+def test_a_folder_with_only_train_holds_out_a_seeded_share_to_validate_on(tmp_path, fakes, cache_dir, compose_config):
+    root = train_only_folder(tmp_path / "pets", fakes)
+    cfg = compose_config("dataset=folder", f"dataset.path={root}").dataset
+    data, again, other = (load_image_data(cfg, seed=s) for s in (7, 7, 8))
+    assert (len(data.train.labels), len(data.valid.labels)) == (40, 10)  # dataset.valid_pct=0.2 of the 50
+    assert torch.equal(data.valid.images, again.valid.images) and torch.equal(data.train.labels, again.train.labels)
+    assert not torch.equal(data.valid.images, other.valid.images)  # another seed, another share
+    everything = load_image_data(compose_config("dataset=folder", f"dataset.path={root}", "dataset.valid_split=train").dataset)
+    seen = torch.cat([data.train.images, data.valid.images]).flatten(1)
+    assert sorted(map(tuple, seen.tolist())) == sorted(map(tuple, everything.train.images.flatten(1).tolist()))
+    assert data.validation == {"split": "train", "held_out_pct": 0.2, "seed": 7}
+    assert "20% of the train split, held out at random with seed 7" in data.describe_validation()
+
+
+def test_a_missing_validation_split_is_never_answered_with_the_training_split(tmp_path, fakes, cache_dir, compose_config):
+    root = train_only_folder(tmp_path / "pets", fakes)
+    with pytest.raises(DataError) as named:  # the fashion_mnist config names a test split
+        load_image_data(compose_config(f"dataset.path={root}").dataset)
+    assert "dataset.valid_split=null to validate on 20% of the train images" in str(named.value)
+    with pytest.raises(DataError) as off:
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}", "dataset.valid_pct=null").dataset)
+    assert "dataset.valid_pct=0.2" in str(off.value)
+    assert "valid_split=train" not in str(named.value) + str(off.value)
+
+
+def test_too_few_images_to_hold_out_from_are_refused(tmp_path, fakes, cache_dir, compose_config):
+    root = train_only_folder(tmp_path / "pets", fakes)
+    with pytest.raises(DataError, match="dataset.valid_pct=0.001 of the 50 images .* leaves no image to validate on"):
+        load_image_data(compose_config("dataset=folder", f"dataset.path={root}", "dataset.valid_pct=0.001").dataset)
+
+
+def test_an_image_folder_under_a_built_in_config_is_named_after_the_folder_and_the_log_says_how_to_fix_it(
+        tmp_path, fakes, cache_dir, compose_config, caplog):
+    root = fakes.write_folder(tmp_path / "pets", fakes.make_data(n_train=40, n_test=20))
+    with caplog.at_level("WARNING", logger="minitrain.data"):
+        data = load_image_data(compose_config(f"dataset.path={root}").dataset)
+    assert data.name == "folder-pets" and data.classes == fakes.class_names
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "names its own classes (class0" in warning and "not those of the fashion_mnist config" in warning
+    assert "recorded as folder-pets" in warning and "dataset=folder" in warning
+
+
+def test_an_idx_copy_under_its_own_config_keeps_the_configs_name(dataset_dirs, cache_dir, compose_config):
+    assert load_image_data(compose_config(f"dataset.path={dataset_dirs['idx']}").dataset).name == "fashion_mnist"
+
+
+def test_parquet_files_of_another_tool_beside_a_dataset_are_named_with_their_columns(tmp_path, cache_dir,
+                                                                                     compose_config):
+    import pandas as pd
+
+    root = tmp_path / "tables"
+    root.mkdir()
+    for split, rows in (("train", 3), ("test", 1)):
+        pd.DataFrame({"text": ["a"] * rows, "score": [1.0] * rows}).to_parquet(root / f"{split}-00000-of-00001.parquet")
+    pd.DataFrame({"user": ["x"], "clicks": [4]}).to_parquet(root / "events.parquet")
+    with pytest.raises(DataError) as info:
+        load_image_data(compose_config(f"dataset.path={root}").dataset)
+    said = str(info.value)
+    assert "are not one dataset's" in said and "events.parquet: user, clicks" in said and "text, score" in said
+    assert "an image column" in said and "a label column" in said and "\n" not in said
