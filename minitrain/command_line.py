@@ -48,15 +48,19 @@ def composition_problem(hydra, config_name: str, overrides: list[str], multirun:
     job = first_job(overrides) if multirun else overrides
     try:
         compose(hydra, config_name, overrides if job is None else job, multirun=multirun)
-        return None
     except (HydraException, OmegaConfBaseException) as e:
-        error = e
+        return key_problems(hydra, config_name, parsed) or hydra_message(e)
+    return None
+
+
+def key_problems(hydra, config_name: str, parsed: list[Override]) -> str | None:
+    """The keys the overrides set or delete that the config (composed with their group options alone) lacks."""
     try:
         cfg = compose(hydra, config_name, [chosen(o) for o in parsed if group_options(hydra, o.key_or_group) is not None])
     except (HydraException, OmegaConfBaseException):
-        return hydra_message(error)
+        return None
     problems = [p for o in parsed if (p := key_problem(hydra, cfg, o))]
-    return "; ".join(problems) + "." if problems else hydra_message(error)
+    return "; ".join(problems) + "." if problems else None
 
 
 def unreadable(text: str, error: HydraException) -> str:
