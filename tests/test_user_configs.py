@@ -3,6 +3,8 @@ any class by `_target_` with its own keys composes, builds and trains; the built
 
 from __future__ import annotations
 
+import sys
+
 import json
 import textwrap
 
@@ -69,6 +71,8 @@ def user_dir(tmp_path_factory):
 def compose_user(user_dir, compose_config, monkeypatch):
     """compose_config with the user's config folder on the search path and their modules importable."""
     monkeypatch.syspath_prepend(str(user_dir / "plugins"))
+    for name in [m for m in sys.modules if m == "mymodels" or m.startswith("mymodels.")]:
+        monkeypatch.delitem(sys.modules, name)  # another test's mymodels (the docs' example) must not stand in for this one
     return lambda *overrides: compose_config(f"hydra.searchpath=[file://{user_dir / 'myconf'}]", *overrides)
 
 
