@@ -54,7 +54,7 @@ def test_help_lists_the_config_groups_and_their_options(tmp_path, run_cli):
     assert [o.strip() for o in groups["dataset"]] == ["cifar10", "fashion_mnist", "folder", "hub", "mnist"]
     assert [o.strip() for o in groups["model"]] == ["autoencoder", "autoencoder_lesson", "cnn", "mlp", "resnet"]
     assert [o.strip() for o in groups["optimizer"]] == ["adam", "adamw", "sgd"]
-    assert [o.strip() for o in groups["augment"]] == ["flip_crop", "flip_crop_erase", "none"]
+    assert [o.strip() for o in groups["augment"]] == ["flip", "flip_crop", "flip_crop_erase", "none"]
     assert "fashion_resnet_long" in [o.strip() for o in groups["experiment"]]
 
 
