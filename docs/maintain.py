@@ -191,7 +191,9 @@ def compose(command: Command, work: Path) -> None:
         import importlib
 
         if not {"--help", "-h"} & set(argv):
-            parse_options(argv[0], importlib.import_module(COMMANDS[argv[0]]).Options, argv[1:])
+            module = importlib.import_module(COMMANDS[argv[0]])
+            parse = getattr(module, "parse", None)  # a command that reads its own arguments (compare's folders)
+            parse(argv[1:]) if parse else parse_options(argv[0], module.Options, argv[1:])
         return
     argv = argv[1:] if argv[:1] == ["summary"] else argv
     overrides, i = [], 0

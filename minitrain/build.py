@@ -22,6 +22,7 @@ from minitrain.callbacks import (AutocastCallback, DeviceCallback, DivergenceCal
 from minitrain.callbacks.anomaly import AnomalyCallback
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
 from minitrain.callbacks.ema import EMACallback
+from minitrain.callbacks.trial import TrialCallback
 from minitrain.errors import ConfigError, MinitrainError
 from minitrain.config import Precision
 from minitrain.events import Callback
@@ -98,10 +99,12 @@ PRECISION: dict[Precision, Callable[[], list[Callback]]] = {
 # here is only the tie-break: the Learner sorts callbacks by their `order` (minitrain.learner.Order).
 @dataclass(frozen=True)
 class RunContext:
-    """What callbacks are built with beside the config: the training device, and the composed config as plain data."""
+    """What callbacks are built with beside the config: the training device, the composed config as plain data,
+    and the trial of a hyper-parameter search that this run is (None outside one)."""
 
     device: torch.device
     config: dict | None = None
+    trial: Any = None
 
 
 CALLBACK_GROUPS: dict[str, Callable[[DictConfig, RunContext], list[Callback]]] = {
@@ -117,14 +120,16 @@ CALLBACK_GROUPS: dict[str, Callable[[DictConfig, RunContext], list[Callback]]] =
     "early_stop": lambda cfg, run: [] if cfg.trainer.early_stop_patience is None else
                   [EarlyStoppingCallback(cfg.trainer.early_stop_patience, str(cfg.model.task))],
     "anomaly": lambda cfg, run: [AnomalyCallback()] if cfg.trainer.detect_anomaly else [],
+    "trial": lambda cfg, run: [] if run.trial is None else  # report each epoch to a search; pruned: stop
+             [TrialCallback(run.trial, str(cfg.model.task), cfg.optimized_metric)],
     "callbacks": lambda cfg, run: named_callbacks(cfg.callbacks, run_config=run.config),  # progress, files, images, checkpoint, summary, yours
     "logger": lambda cfg, run: named_callbacks(cfg.logger, "logger", run.config),  # csv, tensorboard, mlflow, wandb
 }
 
 
-def build_callbacks(cfg: DictConfig, device: torch.device | str = "cpu", run_config: dict | None = None
-                    ) -> list[Callback]:
+def build_callbacks(cfg: DictConfig, device: torch.device | str = "cpu", run_config: dict | None = None,
+                    trial: Any = None) -> list[Callback]:
     """Every callback the config asks for, from every group in CALLBACK_GROUPS; `run_config` (the composed config
-    as plain data) goes to those that store it."""
-    run = RunContext(torch.device(device), run_config)
+    as plain data) goes to those that store it, `trial` (a search's trial: minitrain.callbacks.trial) to its reporter."""
+    run = RunContext(torch.device(device), run_config, trial)
     return [cb for make in CALLBACK_GROUPS.values() for cb in make(cfg, run)]

@@ -18,7 +18,6 @@ from minitrain.errors import Exit, MinitrainError, fail
 from minitrain.hydra_adapter import args_parser
 from minitrain.overrides import bare_words, expand_home
 from minitrain.rundir import resume_argv
-from minitrain.search import optuna_argv
 from minitrain.user_code import add_search_paths, search_folders
 
 
@@ -54,9 +53,8 @@ def check_plugins(argv: list[str]) -> None:
     import importlib.util
 
     for arg in argv:
-        if arg.startswith("hydra/sweeper=optuna") and not importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper"):
-            fail('hydra/sweeper=optuna needs the Optuna sweeper: pip install "minitrain[scale]" '
-                 '(or pip install hydra-optuna-sweeper).')
+        if arg.startswith("hydra/sweeper=optuna") and not importlib.util.find_spec("optuna"):
+            fail('hydra/sweeper=optuna needs Optuna: pip install "minitrain[scale]" (or pip install optuna).')
 
 
 def main() -> None:
@@ -76,7 +74,7 @@ def main() -> None:
     add_search_paths(search_folders(args_parser().parse_args(sys.argv[1:]).config_dir))  # your own modules
     check_plugins(sys.argv[1:])
     try:
-        sys.argv[1:] = optuna_argv(worker_argv(resume_argv(expand_home(sys.argv[1:]))))
+        sys.argv[1:] = worker_argv(resume_argv(expand_home(sys.argv[1:])))
     except MinitrainError as e:
         fail(str(e), e.exit_code)
     check_composes(sys.argv[1:])  # a misspelt key, group or option: "did you mean ...?", before Hydra says "use +"

@@ -25,8 +25,9 @@ Usage:
   minitrain predict run=RUN_DIR inputs=PATH   predict on image files: predictions.csv, predictions.png
   minitrain export run=RUN_DIR           the model as a torch.export program (model.pt2)
   minitrain summary [KEY=VALUE ...]      each layer's shapes, parameters and multiply-adds on one batch (out=DIR: summary.md)
+  minitrain compare DIR [DIR ...]        runs or sweeps side by side: what differs, final and best metrics, curves
   minitrain -cd MYCONF model=MINE        use the configs in MYCONF too (your own models, optimizers, presets)
-  minitrain hparams_search=cnn_optuna    an Optuna search (pip install "minitrain[scale]"); writes optimization_results.yaml
+  minitrain hparams_search=cnn_optuna    an Optuna search (pip install "minitrain[scale]"): pruning, resume, optuna_*.png
   minitrain --version                    minitrain's version, and torch's and Hydra's
   minitrain --hydra-help                 Hydra's own flags: --info, -m, shell completion, ...
 

@@ -47,8 +47,10 @@ class ClaimRunDir(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        if "${now:" not in _raw_dir(config.hydra.sweep):  # a time-stamped default is fresh by construction
-            _or_fail(rundir.refuse_earlier_sweep, sweep_dir)
+        # hydra.sweeper.resume=true (hydra/sweeper=optuna): the sweeper continues the sweep there, or says there is none
+        resuming = bool(config.hydra.sweeper.get("resume"))
+        if not resuming and "${now:" not in _raw_dir(config.hydra.sweep):  # a time-stamped default is fresh
+            _or_fail(rundir.refuse_earlier_sweep, sweep_dir, "resume" in config.hydra.sweeper)
         claim(config, "sweep")
 
 
@@ -180,7 +182,7 @@ class SweepReport(Callback):
         if not rows:  # no job got as far as its run directory; Hydra has already reported why
             return
         _print_table(rows, sweep_dir, written)
-        bad = [r for r in rows if r["status"] != "completed"]
+        bad = [r for r in rows if r["status"] not in ("completed", "pruned")]  # a pruned trial ended as asked
         if bad:
             fail(f"{len(bad)} of {len(rows)} jobs did not complete; see {sweep_dir / 'sweep.csv'}.", exit_code=1)
 

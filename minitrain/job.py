@@ -7,9 +7,11 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from minitrain.atomic import write_json
@@ -37,7 +39,7 @@ def run_job(cfg: DictConfig) -> dict:
         share_cores(hydra_cfg.launcher.get("n_jobs"))
     try:
         with graceful_interrupts():
-            train(cfg, run_dir)
+            train(cfg, run_dir, trial=search_trial(hydra_cfg) if in_sweep else None)
     except KeyboardInterrupt as e:
         from rich.console import Console
         from rich.text import Text
@@ -67,6 +69,13 @@ def run_job(cfg: DictConfig) -> dict:
         return _failed(run_dir, e, in_sweep, exit_code=1, resumed=bool(cfg.resume))
     log.info("Run directory: %s", run_dir)
     return read_summary(run_dir) or {}
+
+
+def search_trial(hydra_cfg: DictConfig) -> Any:
+    """The trial this job reports to when a hyper-parameter search launched it, or None: hydra/sweeper=optuna sets
+    hydra.sweeper.trial in each job's config, a node whose `_target_` opens the trial (the sweeper's own code)."""
+    node = hydra_cfg.sweeper.get("trial")
+    return instantiate(node) if node is not None else None
 
 
 def _failed(run_dir: Path, error: BaseException, in_sweep: bool, exit_code: int, resumed: bool = False) -> dict:

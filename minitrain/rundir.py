@@ -3,6 +3,7 @@
 Layout (every path minitrain reads or writes in a run is named here):
 
     RUN/.hydra/overrides.yaml      the command line's overrides (Hydra writes it; `resume=RUN` reads it)
+    RUN/.hydra/config.yaml         the run's composed config (Hydra writes it; `minitrain compare` reads it)
     RUN/checkpoints/last.pt        everything needed to resume; best.pt: the best epoch so far
     RUN/metrics.csv, summary.json, losses.png, samples.png, predictions.png, reconstructions/, minitrain.log
     RUN/eval/, predict/, export/   what `minitrain eval|predict|export run=RUN` write (eval split=train: eval_train/)
@@ -15,8 +16,10 @@ holds an earlier one (it would replace its checkpoints and splice its metrics). 
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import json
+import math
 import os
 import shlex
 import shutil
@@ -35,6 +38,7 @@ SUMMARY = "summary.json"
 METRICS = "metrics.csv"
 LOG = "minitrain.log"
 OVERRIDES = Path(".hydra") / "overrides.yaml"
+CONFIG = Path(".hydra") / "config.yaml"
 RUN_FILES = (CHECKPOINTS, METRICS, SUMMARY)  # what makes a folder hold a run
 STARTUP_FILES = (OVERRIDES.parent.name, LOG, LOCK_FILE)  # what Hydra and the lock put in a run directory before training
 
@@ -51,6 +55,32 @@ def read_overrides(run_dir: Path) -> list[str] | None:
     except (OSError, yaml.YAMLError):
         return None
     return [str(o) for o in overrides] if isinstance(overrides, list) else None
+
+
+def read_config(run_dir: Path) -> dict[str, Any] | None:
+    """.hydra/config.yaml as plain data (never instantiated), or None when it is missing or not a mapping."""
+    try:
+        config = yaml.safe_load((run_dir / CONFIG).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    """metrics.csv as one dict per epoch (the cells that are numbers), or [] when it is missing or unreadable."""
+    try:
+        with (run_dir / METRICS).open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+    return [{k: float(v) for k, v in row.items() if k and _is_number(v)} for row in rows]
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        return text is not None and math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -80,17 +110,24 @@ def refuse_earlier_run(run_dir: Path) -> None:
             f"Continue it with: {resume_command(run_dir)} (or give this run its own hydra.run.dir=DIR).")
 
 
+def job_dir(sweep_dir: Path, num: int) -> Path:
+    """The folder of job `num` in a sweep directory (minitrain's hydra.sweep.subdir is the job's number)."""
+    return sweep_dir / str(num)
+
+
 def holds_jobs(sweep_dir: Path) -> bool:
     """Whether a sweep directory already holds jobs (numbered run folders) or a sweep report."""
     return (sweep_dir / "sweep.csv").exists() or any(
         child.is_dir() and holds_run(child) for child in sweep_dir.iterdir()) if sweep_dir.is_dir() else False
 
 
-def refuse_earlier_sweep(sweep_dir: Path) -> None:
-    """An OutputError when a sweep would start in a folder that already holds an earlier sweep's jobs."""
+def refuse_earlier_sweep(sweep_dir: Path, resumable: bool = False) -> None:
+    """An OutputError when a sweep would start in a folder that already holds an earlier sweep's jobs (`resumable`:
+    the sweeper can continue it, hydra.sweeper.resume=true, and the message says so)."""
     if holds_jobs(sweep_dir):
+        also = " (or continue that search: the same command with hydra.sweeper.resume=true)" if resumable else ""
         raise OutputError(f"{sweep_dir} already holds an earlier sweep's jobs; a new sweep there would mix them into "
-                          "its sweep.csv. Give this sweep its own hydra.sweep.dir=DIR.")
+                          f"its sweep.csv. Give this sweep its own hydra.sweep.dir=DIR{also}.")
 
 
 def find_run(path: str | Path) -> Path:

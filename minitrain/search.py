@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Optional
 
-from minitrain.overrides import value_of, with_key
-
-# Optuna's direction, worked out once the config has composed (it depends on model.task and optimized_metric).
-DIRECTION = "hydra.sweeper.direction='${minitrain.direction:${model.task},${optimized_metric}}'"
-
-
-def optuna_argv(argv: list[str]) -> list[str]:
-    """`hydra/sweeper=optuna` on the command line: add the direction that matches the metric, unless given.
-
-    The plugin's own default is `minimize`, which would search for the worst accuracy; and its config
-    cannot be replaced by one of ours of the same name (it has a defaults list), so this sets it."""
-    chose_optuna = any(value_of(a) == "optuna" for a in with_key(argv, "hydra/sweeper"))
-    if chose_optuna and not with_key(argv, "hydra.sweeper.direction"):
-        return [*argv, DIRECTION]
-    return argv
+from minitrain import rundir
 
 
 def direction(task: str, metric: Optional[str] = None) -> str:
     """Optuna's direction for `metric` (a sweep.csv column; None: the task's best-epoch metric).
 
-    Resolved as `minitrain.direction` (see optuna_argv), so a search maximises accuracy and minimises MSE unasked."""
+    Resolved as `minitrain.direction`, the default of hydra.sweeper.direction (hydra_plugins/minitrain_sweepers),
+    so a search maximises accuracy and minimises MSE unasked."""
     if metric is None:
         from minitrain.tasks import TASKS  # imports torch: only a search that starts resolves this
 
@@ -39,6 +27,11 @@ def metric_names(task: str) -> list[str]:
 
     spec = TASKS[str(task)]
     return ["train_loss", "valid_loss", *(f"valid_{name}" for name in spec.metrics), f"best_{spec.monitor}"]
+
+
+def objective_name(task: str, metric: Optional[str] = None) -> str:
+    """The name of what a job returns to a search: `metric`, or the task's best-epoch metric (best_valid_accuracy)."""
+    return metric or metric_names(task)[-1]
 
 
 def metric_values(summary: dict) -> dict[str, float]:
@@ -61,3 +54,25 @@ def objective(summary: dict, task: str, metric: Optional[str] = None) -> float:
     name = metric or next((k for k in values if k.startswith("best_")), None)
     value = float(values.get(name, worst))
     return value if math.isfinite(value) else worst
+
+
+def epoch_value(history: list[dict], task: str, metric: Optional[str] = None) -> float:
+    """The value `objective` would give if the run ended after the last epoch of `history`: what a search's pruner
+    compares between trials, epoch by epoch (the best epoch so far, for a best_<metric>)."""
+    from minitrain.tasks import TASKS
+
+    spec = TASKS[str(task)]
+    best = spec.best_row(history)
+    summary = {"status": "completed", "final": history[-1] if history else {},
+               "best": {"metric": spec.monitor, "value": best[spec.monitor]} if best else None}
+    return objective(summary, task, metric)
+
+
+def run_objective(run_dir: Path) -> float:
+    """What the job in `run_dir` returned to its search, read back from its summary.json and its config
+    (.hydra/config.yaml, plain data); NaN when either is missing or unreadable."""
+    summary, config = rundir.read_summary(run_dir), rundir.read_config(run_dir)
+    try:
+        return objective(summary or {}, str(config["model"]["task"]), config.get("optimized_metric"))
+    except (KeyError, TypeError):
+        return math.nan

@@ -6,6 +6,7 @@ import logging
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -26,8 +27,9 @@ from minitrain.tasks import TASKS, build_loss
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
-    """Train as `cfg` says, writing into `run_dir`; returns the fitted Learner."""
+def train(cfg: DictConfig, run_dir: Path | None, trial: Any = None) -> Learner:
+    """Train as `cfg` says, writing into `run_dir`, reporting each epoch to `trial` when a search runs it (see
+    minitrain.callbacks.trial); returns the fitted Learner."""
     check_config(cfg)
     for warning in doubtful_settings(cfg):
         log.warning(warning)
@@ -52,7 +54,7 @@ def train(cfg: DictConfig, run_dir: Path | None) -> Learner:
     if cfg.trainer.compile:
         model = torch.compile(model)
     # checkpoints carry the run's config, so eval and predict need nothing else
-    callbacks = build_callbacks(cfg, device, run_config=plain_config(cfg))
+    callbacks = build_callbacks(cfg, device, run_config=plain_config(cfg), trial=trial if rank.is_main else None)
     learner = Learner(model, dls, build_loss(task, cfg.trainer.label_smoothing), cfg.optimizer.lr,
                       callbacks, build("optimizer", cfg.optimizer), task=task,
                       run_dir=run_dir if rank.is_main else None)  # only rank 0 writes the run directory

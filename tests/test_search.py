@@ -10,7 +10,7 @@ import yaml
 
 from minitrain.errors import ConfigError
 from minitrain.cli import check_plugins
-from minitrain.search import DIRECTION, direction, metric_names, objective, optuna_argv
+from minitrain.search import direction, metric_names, objective
 from minitrain.train import check_config
 
 SUMMARY = {
@@ -72,23 +72,22 @@ def test_the_optuna_sweeper_without_its_plugin_says_which_extra_brings_it(monkey
     assert 'pip install "minitrain[scale]"' in capsys.readouterr().err
 
 
-def test_choosing_the_optuna_sweeper_adds_the_matching_direction_unless_one_is_given():
-    assert optuna_argv(["-m", "hydra/sweeper=optuna"]) == ["-m", "hydra/sweeper=optuna", DIRECTION]
-    mine = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize"]
-    assert optuna_argv(mine) == mine
-    assert optuna_argv(["-m", "optimizer.lr=0.1,0.2"]) == ["-m", "optimizer.lr=0.1,0.2"]
+def test_choosing_the_optuna_sweeper_gives_the_direction_of_the_metric_unless_one_is_given(compose_config):
+    sweeper = lambda *args: compose_config("hydra/sweeper=optuna", *args, return_hydra_config=True).hydra.sweeper  # noqa: E731
+    assert sweeper().direction == "maximize"
+    assert sweeper("optimized_metric=valid_loss").direction == "minimize"
+    assert sweeper("hydra.sweeper.direction=minimize").direction == "minimize"
 
 
 @pytest.mark.parametrize("model, expected", [("cnn", "maximize"), ("autoencoder", "minimize")])
 def test_the_optuna_sweepers_direction_resolves_from_the_models_task(model, expected, compose_config):
-    cfg = compose_config("hydra/sweeper=optuna", DIRECTION, f"model={model}",
-                         return_hydra_config=True)
+    cfg = compose_config("hydra/sweeper=optuna", f"model={model}", return_hydra_config=True)
     assert cfg.hydra.sweeper.direction == expected
 
 
 def test_the_cnn_preset_searches_lr_weight_decay_and_batch_size_for_the_best_accuracy(compose_config):
     cfg = compose_config("hparams_search=cnn_optuna", return_hydra_config=True)
-    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.minitrain_sweepers.optuna_sweeper.OptunaSweeper"
     assert (str(cfg.hydra.mode), cfg.hydra.sweeper.direction, cfg.optimized_metric) == (
         "RunMode.MULTIRUN", "maximize", "best_valid_accuracy")
     assert set(cfg.hydra.sweeper.params) == {"optimizer.lr", "optimizer.weight_decay", "loader.batch_size"}

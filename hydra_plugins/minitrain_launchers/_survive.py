@@ -18,7 +18,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import yaml
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra_plugins.hydra_joblib_launcher import _core
 from joblib import Parallel, delayed
@@ -27,11 +26,11 @@ from joblib.externals.loky.process_executor import BrokenProcessPool
 
 from minitrain import rundir
 from minitrain.atomic import write_json
-from minitrain.search import objective
+from minitrain.search import run_objective
 
 log = logging.getLogger(__name__)
 # summary.json statuses a job ends with by itself (a job stopped because the pool broke says "interrupted")
-FINISHED = ("completed", "failed", "diverged")
+FINISHED = ("completed", "pruned", "failed", "diverged")
 
 
 SCHEMA_MATCHING = r"(?s).*validated against ConfigStore schema with the same name"
@@ -83,19 +82,15 @@ def launch_surviving_killed_workers(launcher, job_overrides: Sequence[Sequence[s
 
 def job_dir(launcher, num: int) -> Path:
     """Where job `num` runs: the sweep directory and minitrain's `hydra.sweep.subdir` (the job's number)."""
-    return Path(str(launcher.config.hydra.sweep.dir)) / str(num)
+    return rundir.job_dir(Path(str(launcher.config.hydra.sweep.dir)), num)
 
 
 def finished(launcher, num: int, overrides: list[str]) -> JobReturn:
     """A job that ended without returning to the launcher, returned as it would have returned: the number a search
     optimises, from its summary.json and its config (.hydra/config.yaml, written by this sweep)."""
     folder = job_dir(launcher, num)
-    try:
-        config = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text()) or {}
-        value = objective(rundir.read_summary(folder) or {}, str(config["model"]["task"]), config.get("optimized_metric"))
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        value = float("nan")
-    return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=value, working_dir=str(folder),
+    return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=run_objective(folder),
+                     working_dir=str(folder),
                      task_name=str(launcher.config.hydra.job.name))
 
 

@@ -72,6 +72,11 @@ class LossPlotCallback(Callback):
             loss_curves(learn.run_dir / "losses.png", self.batch_losses, learn.history)
 
 
+def _stopper(learn):
+    """The callback that ended the fit early (learn.stopped_by names its class), or None when the fit ran on."""
+    return next((cb for cb in learn.cbs if type(cb).__name__ == getattr(learn, "stopped_by", None)), None)
+
+
 def status_of(exception: BaseException | None) -> str:
     """completed, interrupted (Ctrl-C / SIGTERM), diverged (NaN/inf loss) or failed, from what ended the fit."""
     if exception is None:
@@ -85,7 +90,8 @@ class SummaryCallback(Callback):
     """summary.json: status, final and best metrics, wall time, parameter count, device and processes, data (and what
     was validated on) and model.
 
-    Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary.
+    Written in `cleanup_fit`, so a run that stops early or fails still leaves its summary. A callback that ends
+    the fit early may say how the run ended (its `status`, e.g. "pruned") and after which epoch (`stopped_epoch`).
     """
 
     order = Order.SUMMARY
@@ -98,9 +104,9 @@ class SummaryCallback(Callback):
         self.started = time.perf_counter()
 
     def cleanup_fit(self, learn) -> None:
-        stopped_by = getattr(learn, "stopped_by", None)  # early stopping says why itself
-        if stopped_by not in (None, EarlyStoppingCallback.__name__) and learn.exception is None and learn.history:
-            log.info("%s ended the fit after epoch %d of %d", stopped_by, learn.history[-1].get("epoch", 0),
+        stopper = _stopper(learn)  # early stopping and a search's pruning (stopped_epoch) say why themselves
+        if stopper is not None and not hasattr(stopper, "stopped_epoch") and learn.exception is None and learn.history:
+            log.info("%s ended the fit after epoch %d of %d", learn.stopped_by, learn.history[-1].get("epoch", 0),
                      learn.n_epochs)
         if learn.run_dir is None or isinstance(learn.exception, ResumeError):
             return  # a resume that could not restore the run leaves the run's own summary as it was
@@ -111,9 +117,11 @@ class SummaryCallback(Callback):
         best = spec.best_row(learn.history) if spec is not None else None
         data = learn.dls.data
         error = learn.exception
-        stopped = next((cb.stopped_epoch for cb in learn.cbs if isinstance(cb, EarlyStoppingCallback)), None)
+        stopper = _stopper(learn)
+        stopped = getattr(stopper, "stopped_epoch", None)
+        status = getattr(stopper, "status", None) if error is None else None  # e.g. a search pruned the run
         return {
-            "status": status_of(error),
+            "status": status or status_of(error),
             **({"error": str(error) or type(error).__name__} if status_of(error) in ("failed", "diverged") else {}),
             "dataset": self.dataset,
             "model": self.model,
@@ -125,8 +133,8 @@ class SummaryCallback(Callback):
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),
             "epochs_planned": learn.n_epochs,
-            "stopped_early": stopped is not None,  # trainer.early_stop_patience ended the fit
-            "stopped_epoch": stopped,  # the last epoch trained when it did
+            "stopped_early": isinstance(stopper, EarlyStoppingCallback),  # trainer.early_stop_patience ended the fit
+            "stopped_epoch": stopped,  # the last epoch trained when a callback ended the fit early (or pruned it)
             "stopped_by": getattr(learn, "stopped_by", None),  # the callback that ended the fit early, if one did
             "final": learn.history[-1] if learn.history else {},
             "best_epoch": best["epoch"] if best else None,

@@ -1,5 +1,5 @@
 """The subcommands: `minitrain eval|predict|export run=DIR KEY=VALUE ...` use a finished run, `minitrain summary
-[overrides]` describes the configured model.
+[overrides]` describes the configured model, `minitrain compare DIR ...` sets runs side by side.
 
 Each lives in its own module with an options dataclass (the keys it accepts, typed), a HELP text and `run`.
 Only OmegaConf is imported here, so a typo is reported before torch loads.
@@ -13,7 +13,8 @@ import sys
 from minitrain.errors import MinitrainError, fail
 
 COMMANDS = {"eval": "minitrain.commands.evaluate", "predict": "minitrain.commands.predict",
-            "export": "minitrain.commands.export", "summary": "minitrain.commands.summary"}
+            "export": "minitrain.commands.export", "summary": "minitrain.commands.summary",
+            "compare": "minitrain.commands.compare"}
 TRAINING_WORDS = ("train", "fit", "run", "training")  # what a user may type to train: training takes no command word
 
 

@@ -106,7 +106,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
-        _log_x(ax, x)
+        log_x(ax, x)
     if logy:
         ax.set_yscale("log")
     if integer_x:
@@ -118,14 +118,38 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     save_figure(fig, path)
 
 
-def _log_x(ax, x: Sequence[float]) -> None:
+def overlaid_curves(path: Path, panels: dict[str, dict[str, tuple[Sequence[float], Sequence[float]]]], xlabel: str,
+                    title: str = "") -> None:
+    """One panel per metric side by side, each with every labelled (x, y) curve of it overlaid; the labels once,
+    below the panels (they name runs, and may be long)."""
+    fig = Figure(figsize=(5.5 * len(panels) + 0.5, 4.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (metric, lines) in zip(axes, panels.items()):
+        for i, (label, (x, y)) in enumerate(lines.items()):
+            ax.plot(x, y, marker="o" if len(x) <= 30 else None, markersize=3, label=label, color=f"C{i % 10}",
+                    linestyle=("-", "--", ":", "-.")[i // 10 % 4])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=1 if len(labels) > 6 else 2,
+               fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, path)
+
+
+def log_x(ax, x: Sequence[float]) -> None:
     """A log x axis. Over less than three decades (a sweep's few rates) the ticks are 1, 2 and 5 of each decade
-    written plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor labels (2x10^-3 3x10^-3 4x10^-3 ...)."""
+    written plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor labels (2x10^-3 3x10^-3 4x10^-3 ...);
+    under one decade, 1.5, 3 and 7 too, so that a narrow range still shows a few numbers (0.015, 0.02, 0.03)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
     if max(x) / min(x) < 1000:
-        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        subs = (1, 2, 5) if max(x) / min(x) >= 10 else (1, 1.5, 2, 3, 5, 7)
+        ax.xaxis.set_major_locator(LogLocator(subs=subs))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from minitrain import rundir
 from minitrain.atomic import write_csv
 from minitrain.reports.figures import curves
+from minitrain.reports.table import narrow_table
 from minitrain.tasks import all_columns
 
 METRIC_COLUMNS = all_columns()  # every task's history columns (minitrain.tasks): a new metric shows up here too
@@ -65,34 +65,18 @@ def short(value) -> str:
     return f"{number:.4g}" if number is not None and len(text) > len(f"{number:.4g}") else text
 
 
-def folded(key: str) -> str:
-    """A column header that breaks after its dots and underscores (optimizer. / lr, valid_ / accuracy) instead of
-    inside a word, so that a search's table fits in 80 columns."""
-    return key if len(key) <= 9 else re.sub(r"(?<=[._])(?=.)", "\n", key)
-
-
 def sweep_table(rows: list[dict]):
     """The terminal's table of the jobs (a rich Table): job, swept values, status, final metrics. Narrow enough for
     80 columns with three swept keys: short numbers, headers folded after . and _, one space between columns."""
-    from rich import box
-    from rich.table import Table
-
     metrics = [c for c in METRIC_COLUMNS if c not in ("epoch", "seconds") and any(c in r for r in rows)]
     columns = ["job", *swept_columns(rows), "status", *metrics]
-    cells = [[short(r.get(c)) for c in columns] for r in rows]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
-    for i, c in enumerate(columns):  # no number or word is broken: a column is as wide as its longest cell or word
-        header = folded(c)
-        width = max(len(line) for line in [*header.splitlines(), *(row[i] for row in cells)])
-        table.add_column(header, justify="right", no_wrap=True, min_width=width)
-    for row in cells:
-        table.add_row(*row)
-    return table
+    return narrow_table(columns, [[short(r.get(c)) for c in columns] for r in rows])
 
 
 def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
     """Write sweep.csv and sweep.png into `sweep_dir`; return the rows and the report files there (no sweep.png
-    when no job has a final metric to plot; Optuna's optimization_results.yaml when a search wrote one)."""
+    when no job has a final metric to plot; a search's optimization_results.yaml and Optuna's figures, optuna_*.png,
+    when hydra/sweeper=optuna wrote them)."""
     rows = collect_jobs(sweep_dir)
     if not rows:
         return rows, []
@@ -104,8 +88,9 @@ def write_sweep_report(sweep_dir: Path) -> tuple[list[dict], list[Path]]:
     write_csv(written[0], rows, columns)
     if _plot(sweep_dir / "sweep.png", rows):
         written.append(sweep_dir / "sweep.png")
-    if (sweep_dir / "optimization_results.yaml").is_file():  # an Optuna search's best trial, written by the plugin
+    if (sweep_dir / "optimization_results.yaml").is_file():  # an Optuna search's best trial, written by the sweeper
         written.append(sweep_dir / "optimization_results.yaml")
+    written += sorted(sweep_dir.glob("optuna_*.png"))  # and its figures (hydra_plugins/minitrain_sweepers/_pictures.py)
     return rows, written
 
 

@@ -1,0 +1,27 @@
+"""Terminal tables that fit 80 columns: headers folded after dots and underscores, no number or word broken."""
+
+from __future__ import annotations
+
+import re
+
+
+def folded(key: str) -> str:
+    """A column header that breaks after its dots and underscores (optimizer. / lr, valid_ / accuracy) instead of
+    inside a word, so that a search's table fits in 80 columns."""
+    return key if len(key) <= 9 else re.sub(r"(?<=[._])(?=.)", "\n", key)
+
+
+def narrow_table(headers: list[str], rows: list[list[str]], title: str | None = None, left: tuple[str, ...] = ()):
+    """A rich Table of already formatted cells: one space between columns, headers folded, and each column as wide
+    as its longest cell or header word, so that nothing is wrapped mid-number (`left` columns align left)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
+    for i, name in enumerate(headers):
+        header = folded(name)
+        width = max(len(line) for line in [*header.splitlines(), *(row[i] for row in rows)])
+        table.add_column(header, justify="left" if name in left else "right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
