@@ -19,8 +19,8 @@ from minitrain.suggest import did_you_mean, nearest, nearest_keys
 
 
 def check_composes(argv: list[str]) -> None:
-    """Exit 2 with one line when the command line's overrides do not compose (for a sweep: its first job, and every
-    option it sweeps)."""
+    """Exit 2 with one line when the command line's overrides do not compose (for a sweep: its first job, an
+    Optuna search's too, and every option it sweeps)."""
     args = args_parser().parse_args(argv)
     if args.shell_completion or args.experimental_rerun:
         return
@@ -100,6 +100,8 @@ def key_problem(hydra, cfg: DictConfig, override: Override) -> str | None:
     """`trainer.epoch=3` or `~trainer.epoch`: a key the config does not have; the nearest keys it has."""
     key = override.key_or_group
     if override.type not in (OverrideType.CHANGE, OverrideType.DEL) or has_key(cfg, key):
+        return None
+    if group_options(hydra, key) is not None:  # a group (hydra/sweeper): its option was checked, it is no key
         return None
     in_hydra = key == "hydra" or key.startswith("hydra.")
     keys = dotted_keys(cfg.hydra, "hydra.") if in_hydra else [*dotted_keys(cfg, skip="hydra"), *group_names(hydra)]

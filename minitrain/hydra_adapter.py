@@ -3,8 +3,8 @@
 `minitrain --help` lists every config group with its options and composes the config once, and the CLI composes
 a command line before Hydra runs it (minitrain/command_line.py), for the same command line `@hydra.main` would see
 (-cp, -cn, -cd, hydra.searchpath). Hydra's public API composes (`hydra.compose`) but offers no loader that lists
-group options across a -cd folder with @hydra.main's search path, nor its argument parser, nor the basic sweeper's
-split of a sweep into jobs; these do. Pinned Hydra versions (constraints.txt) keep them steady.
+group options across a -cd folder with @hydra.main's search path, nor its argument parser; these do. Pinned Hydra
+versions (constraints.txt) keep them steady.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra._internal.hydra import Hydra
 from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
 from hydra.core.config_search_path import SearchPathQuery
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
+from hydra.core.override_parser.types import IntervalSweep, Override
 from hydra.errors import HydraException, SearchPathException
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -79,10 +78,19 @@ def parse_override(text: str) -> Override:
 
 
 def first_job(overrides: list[str]) -> list[str] | None:
-    """The overrides of a sweep's first job, as Hydra's basic sweeper splits `-m a=1,2 b=x,y` (a=1 b=x); None when
-    a sweep is not a list of values (an Optuna interval, which only the Optuna sweeper can split)."""
+    """The overrides of a sweep's first job: a list of values stands for its first (`-m a=1,2 b=x,y`: a=1 b=x), as
+    Hydra's basic sweeper splits it, and an interval for its lower end, where an Optuna search starts; None when
+    a sweep cannot be read without the config (a glob)."""
+    job = []
     try:
-        jobs = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(overrides), None)
-    except HydraException:
+        for override in OverridesParser.create().parse_overrides(overrides):
+            key, value = override.get_key_element(), override.value()
+            if not override.is_sweep_override():
+                job.append(override.input_line)
+            elif isinstance(value, IntervalSweep):
+                job.append(f"{key}={value.start}")
+            else:
+                job.append(f"{key}={next(iter(override.sweep_string_iterator()))}")
+    except (HydraException, StopIteration, TypeError, ValueError):
         return None
-    return list(jobs[0][0]) if jobs and jobs[0] else []
+    return job

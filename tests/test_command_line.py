@@ -21,6 +21,8 @@ TYPOS = {
     "a-model-key-of-the-chosen-model": (["model=mlp", "model.hiden=3"], "did you mean model.hidden?"),
     "a-misspelt-deletion": (["~callbacks.progres"], "did you mean callbacks.progress?"),
     "a-misspelt-key-in-a-sweep": (["-m", "optimiser.lr=0.1,0.2"], "did you mean optimizer.lr?"),
+    "a-misspelt-key-in-a-search": (["-m", "hydra/sweeper=optuna", "optimiser.lr=tag(log,interval(1e-3,1e-1))"],
+                                   "did you mean optimizer.lr?"),
     "a-misspelt-option-in-a-sweep": (["-m", "model=mlp,nope"], "there is no model/nope.yaml"),
     "a-misspelt-option-in-a-list": (["logger=[csv,mlfow]"], "did you mean logger=mlflow?"),
     "a-misspelt-launcher": (["hydra/launcher=jobib"], "did you mean hydra/launcher=joblib?"),
@@ -61,6 +63,11 @@ def test_the_commands_there_are_are_listed_for_a_word_in_command_position(typo_r
     for command in ("eval", "predict", "export", "summary"):
         assert f"minitrain {command}" in said
     assert "minitrain [KEY=VALUE ...]" in said
+
+
+def test_a_search_with_a_misspelt_key_names_that_key_alone(typo_runs):
+    _, proc = typo_runs["a-misspelt-key-in-a-search"]
+    assert proc.stderr.strip() == "Error: optimiser.lr is not a setting of the config (did you mean optimizer.lr?)."
 
 
 def test_help_with_a_misspelt_key_says_did_you_mean(tmp_path, run_cli):
@@ -136,3 +143,10 @@ def test_an_options_problem_lists_the_options_of_a_users_config_dir_too(tmp_path
     with loaded_hydra(config_dir(), args) as hydra:
         problem = composition_problem(hydra, "config", args.overrides)
     assert "did you mean model=mynet?" in problem and "mlp" in problem
+
+
+def test_a_sweeps_first_job_takes_each_lists_first_value_and_each_intervals_lower_end():
+    from minitrain.hydra_adapter import first_job
+
+    assert first_job(["model=mlp,cnn", "optimizer.lr=tag(log,interval(0.001,0.1))", "seed=range(1,4)", "a=b"]) == [
+        "model=mlp", "optimizer.lr=0.001", "seed=1", "a=b"]
