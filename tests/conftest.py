@@ -159,6 +159,19 @@ def toy_fit(*callbacks, epochs: int = 1, run_dir: Path | None = None, model=None
     return learn
 
 
+class Scripted:
+    """A Learner callback that overwrites each finished epoch's valid_accuracy with the next value of a script."""
+
+    order = 0  # after MetricsCallback (-10) writes the row, before anything reads it
+
+    def __init__(self, accuracies: list[float]) -> None:
+        self.accuracies = accuracies
+
+    def after_epoch(self, learn) -> None:
+        if not learn.training:
+            learn.history[-1]["valid_accuracy"] = self.accuracies[learn.epoch]
+
+
 def completed(run):
     """A CLI run `(run directory, completed process)`, returned as it is once it is sure to have exited 0."""
     run_dir, proc = run

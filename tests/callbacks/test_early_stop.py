@@ -9,21 +9,8 @@ import torch
 
 from minitrain.callbacks import CheckpointCallback, MetricsCallback, SummaryCallback
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
-from minitrain.learner import Callback, Learner
-from conftest import toy_fit
-
-
-class Scripted(Callback):
-    """Overwrites each finished epoch's valid_accuracy with the next value of a script."""
-
-    order = 0  # after MetricsCallback (-10) writes the row, before anything reads it
-
-    def __init__(self, accuracies: list[float]) -> None:
-        self.accuracies = accuracies
-
-    def after_epoch(self, learn) -> None:
-        if not learn.training:
-            learn.history[-1]["valid_accuracy"] = self.accuracies[learn.epoch]
+from minitrain.learner import Learner
+from conftest import Scripted, toy_fit
 
 
 def fit(run_dir, accuracies, patience, epochs=None, resume=None) -> Learner:

@@ -9,8 +9,7 @@ import pytest
 
 from minitrain.callbacks import CheckpointCallback, CSVLoggerCallback, MetricsCallback, SummaryCallback
 from minitrain.callbacks.trial import TrialCallback
-from minitrain.learner import Callback
-from conftest import read_csv, toy_fit
+from conftest import Scripted, read_csv, toy_fit
 
 
 class FakeTrial:
@@ -24,19 +23,6 @@ class FakeTrial:
 
     def should_prune(self) -> bool:
         return self.prune_at is not None and max(self.reports) >= self.prune_at
-
-
-class Scripted(Callback):
-    """Overwrites each finished epoch's valid_accuracy with the next value of a script."""
-
-    order = 0  # after MetricsCallback (-10) writes the row, before anything reads it
-
-    def __init__(self, accuracies: list[float]) -> None:
-        self.accuracies = accuracies
-
-    def after_epoch(self, learn) -> None:
-        if not learn.training:
-            learn.history[-1]["valid_accuracy"] = self.accuracies[learn.epoch]
 
 
 def fit(run_dir, trial, accuracies=(0.5, 0.7, 0.6, 0.8), metric=None):
