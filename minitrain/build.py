@@ -25,6 +25,7 @@ from minitrain.callbacks.ema import EMACallback
 from minitrain.callbacks.trial import TrialCallback
 from minitrain.errors import ConfigError, MinitrainError
 from minitrain.config import Precision
+from minitrain.forward import resolve_precision
 from minitrain.events import Callback
 from minitrain.models import CONFIG_ONLY
 from minitrain.user_code import import_problem
@@ -113,7 +114,7 @@ CALLBACK_GROUPS: dict[str, Callable[[DictConfig, RunContext], list[Callback]]] =
     "scheduler": lambda cfg, run: [] if cfg.lr_find else optional("scheduler", cfg.scheduler),  # the finder sets the lr
     "augment": lambda cfg, run: optional("augment", cfg.augment),
     "inspect": lambda cfg, run: optional("inspect", cfg.inspect),  # activation statistics (inspect=activations)
-    "precision": lambda cfg, run: PRECISION[Precision(str(cfg.trainer.precision))](),
+    "precision": lambda cfg, run: PRECISION[resolve_precision(cfg.trainer.precision, run.device)](),  # auto: bf16 where native
     "grad_clip": lambda cfg, run: [] if cfg.trainer.grad_clip is None else [GradClipCallback(cfg.trainer.grad_clip)],
     "tta_flip": lambda cfg, run: [FlipTTACallback()] if cfg.trainer.tta_flip else [],
     "ema": lambda cfg, run: [] if cfg.trainer.ema is None else [EMACallback(cfg.trainer.ema)],

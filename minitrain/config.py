@@ -32,8 +32,10 @@ class Device(_Choice):
 
 
 class Precision(_Choice):
-    """The forward pass's number format: float32, or bfloat16 / float16 autocast (float16 adds a grad scaler)."""
+    """The forward pass's number format: float32, or bfloat16 / float16 autocast (float16 adds a grad scaler);
+    `auto` is bfloat16 where the training device computes it natively, float32 elsewhere."""
 
+    auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"

@@ -21,3 +21,16 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
             f"(torch {torch.__version__}). Use device=auto to train on the best device available, or device=cpu."
         )
     return torch.device(name, local_rank) if name == "cuda" else torch.device(name)
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: a CPU with AVX-512 or ARM's BF16 (through oneDNN), an NVIDIA
+    GPU from Ampere on. Elsewhere PyTorch emulates it, usually more slowly than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a build without oneDNN: nothing to say
+            return True
+    return True  # MPS and others: no check to ask

@@ -48,10 +48,10 @@ class Run:
         self.channels_last = bool(trainer.get("channels_last", False))
         self.tta_flip = bool(trainer.get("tta_flip", False))
         try:
-            self.autocast = forward.autocast_dtype(str(trainer.get("precision", "fp32")))
+            self.autocast = forward.autocast_dtype(str(trainer.get("precision", "fp32")), device)
         except ValueError:
             raise CheckpointError(f"The checkpoint {source} is unusable: describe.config.trainer.precision is "
-                                  f"{trainer.get('precision')!r}, not fp32, bf16 or fp16.") from None
+                                  f"{trainer.get('precision')!r}, not auto, fp32, bf16 or fp16.") from None
         normalize = info["input"].get("normalize")
         self.stats = Stats(torch.tensor(normalize["mean"]), torch.tensor(normalize["std"])) if normalize else None
         self.model.to(device).eval()

@@ -20,6 +20,7 @@ from minitrain.checkpoint import plain_config
 from minitrain.data import build_loaders, load_image_data, shaped_config
 from minitrain.data.debug import debug_loaders
 from minitrain.device import resolve_device
+from minitrain.forward import resolve_precision
 from minitrain.learner import Learner
 from minitrain.models.init import initialize_as_configured
 from minitrain.tasks import TASKS, build_loss
@@ -39,6 +40,8 @@ def train(cfg: DictConfig, run_dir: Path | None, trial: Any = None) -> Learner:
     device = resolve_device(str(cfg.device), rank.local_rank)
     if rank.distributed:
         distributed.start(device)
+    if str(cfg.trainer.precision) == "auto":
+        log.info("trainer.precision=auto: %s on this %s", resolve_precision("auto", device).value, device.type.upper())
     task = TASKS[str(cfg.model.task)]
     data = load_image_data(cfg.dataset, seed=cfg.seed)  # the seed draws a held-out validation share (valid_pct)
     cfg = shaped_config(cfg, data)  # nulls (channels, image_size, num_classes, name) from the data, for the model

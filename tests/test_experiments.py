@@ -11,6 +11,7 @@ import torch
 
 from minitrain.callbacks import AugmentCallback, OneCycleCallback
 from minitrain.cli import config_dir
+from minitrain.device import has_native_bf16
 from minitrain.build import CALLBACK_GROUPS, RunContext, build, build_model
 from minitrain.models import CNN, Autoencoder, ResNet
 from minitrain.train import check_config
@@ -71,7 +72,7 @@ def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
 def test_the_cpu_ladders_middle_rung_is_fashion_fast_wider_longer_and_augmented(compose_config):
     fast, wide = compose_config("experiment=fashion_fast"), compose_config("experiment=fashion_cnn_wide")
     assert (fast.trainer.precision, fast.trainer.channels_last, str(fast.loader.on_device).lower(), fast.loader.batch_size) == \
-        ("bf16", True, "true", 512)
+        ("auto", True, "true", 512)  # bf16 where the CPU has it natively, fp32 where it would be emulated
     assert wide.trainer.epochs > fast.trainer.epochs and list(wide.model.channels) == [2 * c for c in fast.model.channels]
     assert (wide.augment.flip, wide.trainer.tta_flip) == (True, True) and not fast.augment._target_
     assert all(wide[key] == fast[key] for key in ("scheduler", "loader"))
@@ -123,3 +124,9 @@ def test_a_preset_trains_end_to_end_on_tiny_data(name, metric, preset_runs):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and metric in summary["final"]
     assert (run_dir / "checkpoints" / "last.pt").is_file()
+
+
+def test_a_cpu_preset_runs_bf16_only_where_this_cpu_has_it_and_records_what_ran(preset_runs):
+    summary = json.loads((preset_runs["fast"][0] / "summary.json").read_text())  # fashion_fast: precision=auto
+    assert summary["precision"] == ("bf16" if has_native_bf16(torch.device("cpu")) else "fp32")
+    assert f"trainer.precision=auto: {summary['precision']} on this CPU" in preset_runs["fast"][1].stderr

@@ -9,6 +9,7 @@ import torch
 
 from minitrain import distributed, rundir
 from minitrain.callbacks.early_stop import EarlyStoppingCallback
+from minitrain.callbacks.precision import AutocastCallback
 from minitrain.errors import DivergedError, ResumeError
 from minitrain.events import Callback, Order
 from minitrain.reports.figures import loss_curves
@@ -77,6 +78,12 @@ def _stopper(learn):
     return next((cb for cb in learn.cbs if type(cb).__name__ == getattr(learn, "stopped_by", None)), None)
 
 
+def precision_of(learn) -> str:
+    """The number format the forward pass ran in: the autocast callback's dtype (trainer.precision=auto resolved)."""
+    dtype = next((cb.dtype for cb in learn.cbs if isinstance(cb, AutocastCallback)), None)
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
 def status_of(exception: BaseException | None) -> str:
     """completed, interrupted (Ctrl-C / SIGTERM), diverged (NaN/inf loss) or failed, from what ended the fit."""
     if exception is None:
@@ -129,6 +136,7 @@ class SummaryCallback(Callback):
             "task": spec.name if spec is not None else None,
             "device": str(next(learn.model.parameters()).device),
             "world_size": distributed.current().world_size,  # how many torchrun processes trained (1: one)
+            "precision": precision_of(learn),  # what trainer.precision ran as (auto: bf16 where native, else fp32)
             "cpu_threads": torch.get_num_threads(),  # torch's intra-op threads (a share of the cores in a parallel sweep)
             "parameters": sum(p.numel() for p in learn.model.parameters()),
             "epochs_completed": len(learn.history),

@@ -6,23 +6,11 @@ import logging
 
 import torch
 
+from minitrain.device import has_native_bf16
 from minitrain.events import Callback, Order
 from minitrain.forward import autocast
 
 log = logging.getLogger(__name__)
-
-
-def has_native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 natively: a CPU with AVX-512 or ARM's BF16 (through oneDNN), an NVIDIA
-    GPU from Ampere on. Elsewhere PyTorch emulates it, usually more slowly than float32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type == "cpu":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):  # a build without oneDNN: nothing to say
-            return True
-    return True  # MPS and others: no check to ask
 
 
 class AutocastCallback(Callback):

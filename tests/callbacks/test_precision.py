@@ -9,6 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from minitrain.callbacks import AutocastCallback, DeviceCallback, GradClipCallback, MixedPrecisionCallback
+from minitrain import forward
+from minitrain.build import CALLBACK_GROUPS, RunContext
+from minitrain.callbacks.files import precision_of
+from minitrain.config import Precision
 from minitrain.learner import Callback, DataLoaders, Learner
 
 
@@ -122,3 +126,27 @@ def test_a_gpu_that_only_emulates_bfloat16_is_told_apart_from_one_that_has_it(na
     # torch.cuda.is_bf16_supported() says yes to emulation too (a T4); only including_emulation=False tells them apart
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native or including_emulation)
     assert precision.has_native_bf16(torch.device("cuda")) is native
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "emulated-bf16"])
+def test_auto_precision_autocasts_to_bf16_only_where_the_device_computes_it_natively(native, monkeypatch, compose_config):
+    monkeypatch.setattr(forward, "has_native_bf16", lambda device: native)
+    cfg = compose_config("trainer.precision=auto")
+    built = CALLBACK_GROUPS["precision"](cfg, RunContext(torch.device("cpu")))
+    assert [type(cb) for cb in built] == ([AutocastCallback] if native else [])
+    if native:
+        assert built[0].dtype == torch.bfloat16
+    assert forward.autocast_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if native else None)
+
+
+def test_auto_precision_is_fp32_on_a_device_without_a_question_to_ask(monkeypatch):
+    monkeypatch.setattr(forward, "has_native_bf16", lambda device: True)
+    assert forward.resolve_precision("auto", torch.device("mps")) is Precision.fp32
+    assert forward.resolve_precision("bf16", torch.device("mps")) is Precision.bf16  # a name given is kept
+
+
+@pytest.mark.parametrize("make, name", [(lambda: [], "fp32"), (lambda: [AutocastCallback(torch.bfloat16)], "bf16"),
+                                        (lambda: [MixedPrecisionCallback()], "fp16")])
+def test_the_summary_records_the_precision_that_ran(make, name):
+    learn, _ = fit(*make(), epochs=1)
+    assert precision_of(learn) == name
