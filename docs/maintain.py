@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import itertools
 import os
 import re
@@ -58,6 +59,7 @@ class Command:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     fails: bool = False
+    error: str = ""  # the error line shown under it, when it is shown failing
 
     def where(self) -> str:
         page = self.page.relative_to(REPO) if self.page.is_relative_to(REPO) else self.page
@@ -92,12 +94,12 @@ def commands(pages: list[Path] = PAGES) -> list[Command]:
                 if prompt is False and any(line.startswith("$ ") for line in block.lines):
                     continue  # an output line of a transcript
                 shown_output = list(itertools.takewhile(lambda s: not s.startswith("$ "), block.lines[k + 1:]))
-                fails = prompt and any(line.startswith("Error") for line in shown_output)
+                error = next((line for line in shown_output if line.startswith("Error")), "") if prompt else ""
                 for part in text.split("&&"):
                     command = parse_command(part)
                     if command is not None:
                         argv, env = command
-                        found.append(Command(page, block.line + 1 + k, part.strip(), argv, env, fails))
+                        found.append(Command(page, block.line + 1 + k, part.strip(), argv, env, bool(error), error))
         found += inline_commands(page)
     return found
 
@@ -269,6 +271,9 @@ def runnable(command: Command) -> str | None:
             return f"needs {need}"
     if "tensorboard" in text and shutil.which("tensorboard") is None:
         return "needs tensorboard"
+    if missing := re.search(r"needs (\w+), which is not installed", command.error):
+        if importlib.util.find_spec(missing[1]) is not None:
+            return f"shows the error without {missing[1]}, which is installed here"
     return None
 
 
@@ -291,7 +296,7 @@ def run_all(pages: list[Path] = PAGES) -> list[str]:
                 print(f"skip  {command.where()} ({reason})")
                 continue
             argv = [substitute(a, run_dir, work) for a in command.argv]
-            subcommand = argv[:1] and argv[0] in ("eval", "predict", "export", "summary")
+            subcommand = argv[:1] and argv[0] in ("eval", "predict", "export", "summary", "compare")
             takes_overrides = not subcommand or argv[0] == "summary"
             meta = set(argv) & {"--help", "-h", "--version", "--info", "--hydra-help", "--cfg", "-sc"}
             extra = FAST if takes_overrides and not meta and "lr_find=true" not in argv else []
@@ -308,6 +313,7 @@ def run_all(pages: list[Path] = PAGES) -> list[str]:
 def substitute(arg: str, run_dir: Path, work: Path) -> str:
     """A placeholder or an example run directory in `arg` replaced by a real one."""
     arg = re.sub(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", str(run_dir), arg)
+    arg = re.sub(r"outputs/multirun/(\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d|DATE/TIME/N)", str(run_dir), arg)
     arg = arg.replace("outputs/DATE/TIME", str(run_dir)).replace("=DIR", f"={run_dir}")
     if arg.startswith("dataset.path=") and not Path(work, arg.split("=", 1)[1]).exists():
         arg = f"dataset.path={work / 'fashion-mnist'}"
