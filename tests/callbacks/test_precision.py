@@ -121,11 +121,11 @@ def test_torch_still_has_the_private_check_that_has_native_bf16_asks():
 
 @pytest.mark.parametrize("native", [True, False])
 def test_a_gpu_that_only_emulates_bfloat16_is_told_apart_from_one_that_has_it(native, monkeypatch):
-    from minitrain.callbacks import precision
+    from minitrain import device
 
     # torch.cuda.is_bf16_supported() says yes to emulation too (a T4); only including_emulation=False tells them apart
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native or including_emulation)
-    assert precision.has_native_bf16(torch.device("cuda")) is native
+    assert device.has_native_bf16(torch.device("cuda")) is native
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native-bf16", "emulated-bf16"])
