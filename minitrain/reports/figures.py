@@ -106,7 +106,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
-        log_x(ax, x)
+        log_x(ax, x, at_points=len(set(x)) <= 6)  # a sweep's few values: each one labelled (0.01, 0.1, 0.4)
     if logy:
         ax.set_yscale("log")
     if integer_x:
@@ -140,14 +140,20 @@ def overlaid_curves(path: Path, panels: dict[str, dict[str, tuple[Sequence[float
     save_figure(fig, path)
 
 
-def log_x(ax, x: Sequence[float]) -> None:
-    """A log x axis. Over less than three decades (a sweep's few rates) the ticks are 1, 2 and 5 of each decade
-    written plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor labels (2x10^-3 3x10^-3 4x10^-3 ...);
-    under one decade, 1.5, 3 and 7 too, so that a narrow range still shows a few numbers (0.015, 0.02, 0.03)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def log_x(ax, x: Sequence[float], at_points: bool = False) -> None:
+    """A log x axis. With `at_points`, a tick at each value of `x` and nowhere else (a grid sweep's few rates: the
+    last one, 0.4, would otherwise fall between 0.2 and 0.5 unlabelled). Otherwise, over less than three decades
+    the ticks are 1, 2 and 5 of each decade written plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor
+    labels (2x10^-3 3x10^-3 4x10^-3 ...); under one decade, 1.5, 3 and 7 too, so that a narrow range still shows a
+    few numbers (0.015, 0.02, 0.03)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     ax.set_xscale("log")
-    if max(x) / min(x) < 1000:
+    if at_points:
+        ax.xaxis.set_major_locator(FixedLocator(sorted(set(x))))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+    elif max(x) / min(x) < 1000:
         subs = (1, 2, 5) if max(x) / min(x) >= 10 else (1, 1.5, 2, 3, 5, 7)
         ax.xaxis.set_major_locator(LogLocator(subs=subs))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
