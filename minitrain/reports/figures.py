@@ -106,7 +106,8 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
-        log_x(ax, x, at_points=len(set(x)) <= 6)  # a sweep's few values: each one labelled (0.01, 0.1, 0.4)
+        # a grid sweep's few round values each get a label (0.01, 0.1, 0.4); a search's random ones get decades
+        log_x(ax, x, at_points=len(set(x)) <= 6 and all(float(f"{v:.3g}") == v for v in x))
     if logy:
         ax.set_yscale("log")
     if integer_x:
