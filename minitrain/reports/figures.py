@@ -106,8 +106,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logx:
-        # a grid sweep's few round values each get a label (0.01, 0.1, 0.4); a search's random ones get decades
-        log_x(ax, x, at_points=len(set(x)) <= 6 and all(float(f"{v:.3g}") == v for v in x))
+        log_x(ax, x)
     if logy:
         ax.set_yscale("log")
     if integer_x:
@@ -141,23 +140,24 @@ def overlaid_curves(path: Path, panels: dict[str, dict[str, tuple[Sequence[float
     save_figure(fig, path)
 
 
-def log_x(ax, x: Sequence[float], at_points: bool = False) -> None:
-    """A log x axis. With `at_points`, a tick at each value of `x` and nowhere else (a grid sweep's few rates: the
-    last one, 0.4, would otherwise fall between 0.2 and 0.5 unlabelled). Otherwise, over less than three decades
-    the ticks are 1, 2 and 5 of each decade written plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor
-    labels (2x10^-3 3x10^-3 4x10^-3 ...); under one decade, 1.5, 3 and 7 too, so that a narrow range still shows a
-    few numbers (0.015, 0.02, 0.03)."""
+def log_x(ax, x: Sequence[float]) -> None:
+    """A log x axis. A grid sweep's few round values (at most six, each exact to 3 digits: 0.01, 0.1, 0.4) get a
+    tick each and nowhere else, since the last one, 0.4, would otherwise fall between 0.2 and 0.5 unlabelled.
+    Other values over less than three decades (a search's random rates) get 1, 2 and 5 of each decade written
+    plainly (0.002, 0.005, 0.01), not matplotlib's crowded minor labels (2x10^-3 3x10^-3 4x10^-3 ...); under one
+    decade, 1.5, 3 and 7 too, so that a narrow range still shows a few numbers (0.015, 0.02, 0.03)."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     ax.set_xscale("log")
-    if at_points:
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    if len(set(x)) <= 6 and all(float(f"{v:.3g}") == v for v in x):
         ax.xaxis.set_major_locator(FixedLocator(sorted(set(x))))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_locator(NullLocator())
     elif max(x) / min(x) < 1000:
         subs = (1, 2, 5) if max(x) / min(x) >= 10 else (1, 1.5, 2, 3, 5, 7)
         ax.xaxis.set_major_locator(LogLocator(subs=subs))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
