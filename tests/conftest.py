@@ -303,6 +303,17 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def drawn_figures(monkeypatch) -> list:
+    """Every figure minitrain.reports.figures would have saved, in order, kept open instead of written, so that a
+    test reads its ticks and labels from matplotlib's objects."""
+    from minitrain.reports import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+    return drawn
+
+
+@pytest.fixture
 def compose_config():
     """compose_config(*overrides, return_hydra_config=False) -> the config minitrain would run with."""
     from hydra import compose, initialize_config_dir

@@ -52,17 +52,13 @@ def test_integer_and_float_images_are_drawn_in_the_same_grey_scale_light_on_blac
     assert dark.min() == 0 and light.max() == 255  # black background on the left, white block on the right
 
 
-def test_a_sweeps_few_learning_rates_are_each_labelled_on_its_log_axis(tmp_path, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+def test_a_sweeps_few_learning_rates_are_each_labelled_on_its_log_axis(tmp_path, drawn_figures):
     figures.curves(tmp_path / "sweep.png", [0.01, 0.1, 0.4], {"valid_accuracy": [0.88, 0.78, 0.1]}, "optimizer.lr",
                    "final valid_accuracy", logx=True)
-    assert tick_labels(drawn[0], "x") == ["0.01", "0.1", "0.4"]
+    assert tick_labels(drawn_figures[0], "x") == ["0.01", "0.1", "0.4"]
 
 
-def test_a_long_log_axis_keeps_its_decade_ticks(tmp_path, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+def test_a_long_log_axis_keeps_its_decade_ticks(tmp_path, drawn_figures):
     rates = [1e-7 * 1.2 ** k for k in range(100)]
     figures.curves(tmp_path / "lr_find.png", rates, {"loss": [2.3] * 100}, "learning rate", "loss", logx=True)
-    assert len(tick_labels(drawn[0], "x")) >= 5
+    assert len(tick_labels(drawn_figures[0], "x")) >= 5

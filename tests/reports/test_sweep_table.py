@@ -8,7 +8,6 @@ import re
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from rich.console import Console
 
-from minitrain.reports import figures
 from minitrain.reports.sweep import _plot, short, sweep_table
 
 TRIALS = [  # an Optuna search over three keys, as sweep.csv's rows hold them: the overrides as text
@@ -41,24 +40,21 @@ def test_a_three_key_search_fits_in_80_columns_with_every_number_and_word_whole(
         assert word in header.split()  # folded after . and _, never inside a word
 
 
-def test_sweep_png_of_a_search_labels_its_bars_with_short_numbers(tmp_path, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+def test_sweep_png_of_a_search_labels_its_bars_with_short_numbers(tmp_path, drawn_figures):
     assert _plot(tmp_path / "sweep.png", TRIALS)
-    FigureCanvasAgg(drawn[0]).draw()
-    labels = [label.get_text() for label in drawn[0].axes[0].get_yticklabels()]  # horizontal bars, unrotated labels
+    FigureCanvasAgg(drawn_figures[0]).draw()
+    # horizontal bars, unrotated labels
+    labels = [label.get_text() for label in drawn_figures[0].axes[0].get_yticklabels()]
     assert labels == ["job 0: lr=0.0007247 weight_decay=0.0001235 batch_size=128",
                       "job 1: lr=0.08012 weight_decay=0.0301 batch_size=64"]
 
 
-def test_sweep_png_of_a_few_rates_labels_its_log_axis_plainly(tmp_path, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path, **kw: drawn.append(fig))
+def test_sweep_png_of_a_few_rates_labels_its_log_axis_plainly(tmp_path, drawn_figures):
     rows = [{"job": str(i), "optimizer.lr": lr, "status": "completed", "valid_accuracy": acc}
             for i, (lr, acc) in enumerate([("0.008367743772032012", 0.858), ("0.03124", 0.841), ("0.001556", 0.845)])]
     assert _plot(tmp_path / "sweep.png", rows)
-    FigureCanvasAgg(drawn[0]).draw()
-    ax = drawn[0].axes[0]
+    FigureCanvasAgg(drawn_figures[0]).draw()
+    ax = drawn_figures[0].axes[0]
     lo, hi = ax.get_xlim()
     labels = [t.get_text() for t, v in zip(ax.get_xticklabels(), ax.get_xticks()) if lo <= v <= hi]
     assert labels == ["0.002", "0.005", "0.01", "0.02"]
