@@ -11,6 +11,7 @@ from typing import Any
 
 from minitrain import rundir
 from minitrain.errors import RunError
+from minitrain.reports.table import narrow_table, short
 
 HELP = """\
 minitrain compare: runs side by side, from any sweeps, days or presets (nothing is trained or loaded).
@@ -137,17 +138,6 @@ def curves(runs: list[Run], keys: list[str]) -> dict[str, dict[str, tuple[list[f
     return panels
 
 
-def short(value: Any) -> str:
-    """A cell as the terminal shows it: numbers to 4 significant digits (compare.csv keeps them whole)."""
-    if value is None:
-        return ""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return str(value) if isinstance(value, (bool, int)) or str(value).isdigit() else f"{number:.4g}"
-
-
 def short_names(paths: list[Path]) -> dict[Path, str]:
     """Each run's name in the table and on the figure: its path below the folder all of them share (the full path
     is compare.csv's `path` column)."""
@@ -161,8 +151,6 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     """The table in the terminal: the validation metrics only (compare.csv has the training loss too), the best
     epoch's metric and number in one cell (0.9204 @6), so that it fits 80 columns with a differing key or two."""
     from rich.console import Console
-
-    from minitrain.reports.table import narrow_table
 
     best = next((c for c in columns if c.startswith("best_") and c != "best_epoch"), None)
     shown = [c for c in columns if not c.startswith(("final_train", "best_")) and c != "path"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from minitrain import rundir
 from minitrain.atomic import write_csv
 from minitrain.reports.figures import curves
-from minitrain.reports.table import narrow_table
+from minitrain.reports.table import narrow_table, short
 from minitrain.tasks import all_columns
 
 METRIC_COLUMNS = all_columns()  # every task's history columns (minitrain.tasks): a new metric shows up here too
@@ -53,16 +53,6 @@ def override_columns(rows: list[dict]) -> list[str]:
 def swept_columns(rows: list[dict]) -> list[str]:
     """The override keys whose values differ between jobs: what the sweep compares."""
     return [k for k in override_columns(rows) if len({str(row.get(k)) for row in rows}) > 1]
-
-
-def short(value) -> str:
-    """A cell of the sweep's table or a label of its plot: metrics to 4 decimals, a swept number to 4 significant
-    digits (an Optuna trial's lr of 0.0007247031604703160 reads 0.0007247), anything else as it is."""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    text = "" if value is None else str(value)
-    number = _number(text)
-    return f"{number:.4g}" if number is not None and len(text) > len(f"{number:.4g}") else text
 
 
 def sweep_table(rows: list[dict]):

@@ -8,7 +8,8 @@ import re
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from rich.console import Console
 
-from minitrain.reports.sweep import _plot, short, sweep_table
+from minitrain.reports.sweep import _plot, sweep_table
+from minitrain.reports.table import short
 
 TRIALS = [  # an Optuna search over three keys, as sweep.csv's rows hold them: the overrides as text
     {"job": "0", "optimizer.lr": "0.0007247031604703160", "optimizer.weight_decay": "0.00012345678901234",
@@ -20,10 +21,11 @@ TRIALS = [  # an Optuna search over three keys, as sweep.csv's rows hold them: t
 ]
 
 
-def test_swept_numbers_are_cut_to_four_significant_digits_and_metrics_to_four_decimals():
+def test_numbers_are_cut_to_four_significant_digits_and_whole_numbers_and_words_kept():
     assert short("0.0007247031604703160") == "0.0007247"
     assert short("0.0017") == "0.0017" and short("1e-05") == "1e-05" and short("128") == "128"
-    assert short(0.87421) == "0.8742" and short("adamw") == "adamw" and short(None) == ""
+    assert short(0.87421) == "0.8742" and short(1.23456) == "1.235" and short("adamw") == "adamw" and short(None) == ""
+    assert short("12345678") == "12345678" and short(12345678) == "12345678" and short(True) == "True"
 
 
 def test_a_three_key_search_fits_in_80_columns_with_every_number_and_word_whole():
