@@ -38,15 +38,16 @@ def synchronize(device: torch.device) -> None:
 
 
 # ---------------------------------------------------------------- data
-def load_fashion_mnist(train_images: int, valid_images: int, cache_dir: str):
-    """Real Fashion-MNIST through minitrain's own loader (system copy, dataset.path or hub), sliced."""
+def load_fashion_mnist(train_images: int, valid_images: int, cache_dir: str, path: str | None = None):
+    """Real Fashion-MNIST through minitrain's own loader (`path`, else the system copy, else the hub), sliced."""
     from hydra import compose, initialize_config_dir
 
     from minitrain.cli import config_dir
     from minitrain.data import load_image_data
 
     with initialize_config_dir(config_dir=config_dir(), version_base=None):
-        cfg = compose("config", overrides=[f"dataset.cache_dir={cache_dir}"])
+        where = [f"dataset.path={path}"] if path else []
+        cfg = compose("config", overrides=[f"dataset.cache_dir={cache_dir}", *where])
     data = load_image_data(cfg.dataset)
     data.train.images, data.train.labels = data.train.images[:train_images], data.train.labels[:train_images]
     data.valid.images, data.valid.labels = data.valid.images[:valid_images], data.valid.labels[:valid_images]
@@ -197,7 +198,7 @@ def run_minitrain(data, args, device, overrides: list[str]):
     cfg.callbacks = {"timer": {"_target_": "__main__.PassTimer"}}
     PassTimer.seconds = []
     original = recipe.load_image_data
-    recipe.load_image_data = lambda _cfg: data  # same images as every other row, no re-slicing
+    recipe.load_image_data = lambda _cfg, seed=0: data  # same images as every other row, no re-slicing
     try:
         learner = recipe.train(cfg, run_dir=None)
     finally:
@@ -206,13 +207,13 @@ def run_minitrain(data, args, device, overrides: list[str]):
 
 
 # ---------------------------------------------------------------- side measurements
-def data_preparation_seconds() -> tuple[float, float]:
+def data_preparation_seconds(path: str | None = None) -> tuple[float, float]:
     """First run (decode into an empty cache) and second run (load from it), as `minitrain` does them."""
     times = []
     with tempfile.TemporaryDirectory() as cache:
         for _ in range(2):
             start = time.perf_counter()
-            load_fashion_mnist(10**9, 10**9, cache)
+            load_fashion_mnist(10**9, 10**9, cache, path)
             times.append(time.perf_counter() - start)
     return times[0], times[1]
 
@@ -249,13 +250,14 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[],
                         help="rows to leave out: lesson0 lessonN lightning plain minitrain minitrain_other")
     parser.add_argument("--minitrain", nargs="*", default=[], help="extra overrides for the minitrain rows, e.g. trainer.precision=bf16")
+    parser.add_argument("--data", default=None, help="a folder of Fashion-MNIST's IDX files (default: the system copy, else the hub)")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
     args = parser.parse_args()
     device = torch.device(args.device)
     train_images = args.train_images or (60_000 if device.type == "cuda" else 10_000)
 
-    prep_first, prep_cached = data_preparation_seconds()
-    data = load_fashion_mnist(train_images, args.valid_images, tempfile.mkdtemp())
+    prep_first, prep_cached = data_preparation_seconds(args.data)
+    data = load_fashion_mnist(train_images, args.valid_images, tempfile.mkdtemp(), args.data)
     default_path = "on the device" if device.type == "cuda" else "DataLoader"  # what loader.on_device=auto picks
     other_path, other_flag = ("DataLoader", "false") if device.type == "cuda" else ("on the device", "true")
     extra = " ".join(args.minitrain)

@@ -1,0 +1,30 @@
+"""The benchmark scripts still run against today's code (the numbers they measure on the tests' 300 fake images mean
+nothing): speed.py through every row that needs no extra, on the tests' IDX copy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, cli_env
+
+
+@pytest.mark.slow  # a subprocess that imports torch, datasets and Hydra, and trains five times
+def test_speed_runs_its_rows_on_a_local_copy_and_both_minitrain_data_paths_agree(tmp_path, dataset_dirs):
+    out = tmp_path / "speed.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "speed.py"), "--device", "cpu", "--data", str(dataset_dirs["idx"]),
+               "--train-images", "256", "--valid-images", "64", "--batch-size", "32", "--epochs", "2",
+               "--skip", "lessonN", "lightning", "--out", str(out)]
+    done = subprocess.run(command, cwd=tmp_path, env=cli_env(tmp_path), capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = report["rows"]
+    assert set(rows) == {"lesson0", "plain", "minitrain", "minitrain_other"}
+    for row in rows.values():
+        assert len(row["valid_accuracy_each"]) == 2 and row["images_per_s"] > 0
+    # the DataLoader path and the in-memory path draw the same batches: the same accuracy after every epoch
+    assert rows["minitrain"]["valid_accuracy_each"] == rows["minitrain_other"]["valid_accuracy_each"]
+    assert report["prep_first_s"] > 0 and report["prep_cached_s"] > 0
