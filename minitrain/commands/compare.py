@@ -147,11 +147,23 @@ def short_names(paths: list[Path]) -> dict[Path, str]:
     return {p: str(p.relative_to(common)) if p != common else p.name for p in paths}
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+def print_table(rows: list[dict[str, Any]], columns: list[str], keys: list[str], console=None) -> None:
     """The table in the terminal: the validation metrics only (compare.csv has the training loss too), the best
-    epoch's metric and number in one cell (0.9204 @6), so that it fits 80 columns with a differing key or two."""
+    epoch's metric and number in one cell (0.9204 @6). The differing keys come first, as many as the terminal's
+    width leaves room for beside the metrics; the title says how many more compare.csv holds."""
     from rich.console import Console
 
+    console = console or Console()
+    unbounded = console.options.update_width(10**6)  # a measurement is capped at the width it is given
+    for n_keys in range(len(keys), -1, -1):
+        hidden = set(keys[n_keys:])
+        table = _table(rows, [c for c in columns if c not in hidden], len(hidden))
+        if console.measure(table, options=unbounded).maximum <= console.width:
+            break
+    console.print(table)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], n_hidden: int):
     best = next((c for c in columns if c.startswith("best_") and c != "best_epoch"), None)
     shown = [c for c in columns if not c.startswith(("final_train", "best_")) and c != "path"]
     headers = [{"wall_seconds": "seconds"}.get(c, c.removeprefix("final_")) for c in shown]
@@ -160,8 +172,10 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         headers.insert(-1, "best @epoch")
         for line, row in zip(cells, rows):
             line.insert(-1, f"{short(row.get(best))} @{row.get('best_epoch')}" if row.get(best) is not None else "")
-    table = narrow_table(headers, cells, title=f"{len(rows)} runs compared", left=("run",))
-    Console().print(table)
+    title = f"{len(rows)} runs compared"
+    if n_hidden:
+        title += f" ({n_hidden} more differing {'key' if n_hidden == 1 else 'keys'} in compare.csv)"
+    return narrow_table(headers, cells, title=title, left=("run",))
 
 
 def run(opts: Options) -> None:
@@ -175,7 +189,7 @@ def run(opts: Options) -> None:
     keys = differing(runs)
     rows = [{**row(run, keys), "path": str(path)} for run, path in zip(runs, folders)]
     columns = list(dict.fromkeys(c for cells in rows for c in cells))
-    print_table(rows, columns)
+    print_table(rows, columns, keys)
     out = Path(opts.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "compare.csv"]

@@ -30,15 +30,19 @@ def short(value: Any) -> str:
 
 def narrow_table(headers: list[str], rows: list[list[str]], title: str | None = None, left: tuple[str, ...] = ()):
     """A rich Table of already formatted cells: one space between columns, headers folded, and each column as wide
-    as its longest cell or header word, so that nothing is wrapped mid-number (`left` columns align left)."""
+    as its longest cell or header word, so that nothing is wrapped mid-number (`left` columns, names, align left and
+    are the only ones folded when the terminal is narrower than the table)."""
     from rich import box
     from rich.table import Table
 
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True, pad_edge=False)
     for i, name in enumerate(headers):
         header = folded(name)
+        if name in left:  # a name or a path: folded only where nothing else would fit
+            table.add_column(header, justify="left", overflow="fold", min_width=max(map(len, header.splitlines())))
+            continue
         width = max(len(line) for line in [*header.splitlines(), *(row[i] for row in rows)])
-        table.add_column(header, justify="left" if name in left else "right", no_wrap=True, min_width=width)
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
     for row in rows:
         table.add_row(*row)
     return table

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
+from rich.console import Console
 
 from conftest import TINY, cli_env
 from minitrain.commands import run_command
-from minitrain.commands.compare import curves, differing, label, read_run
+from minitrain.commands.compare import curves, differing, label, print_table, read_run
 
 # `minitrain compare ...` through the CLI's own entry point, then whether torch was imported along the way
 COMPARE = "import sys; from minitrain.cli import main; sys.argv = ['minitrain', 'compare', *sys.argv[1:]]; " \
@@ -79,3 +81,30 @@ def test_a_folder_that_holds_no_run_gets_one_line_and_exit_2(tmp_path, capsys, a
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("Error: minitrain compare") and message in err[0]
+
+
+def test_runs_of_different_presets_keep_their_metrics_in_80_columns_and_say_how_many_keys_are_left_out():
+    # a preset against the default: seven differing keys, far wider than a terminal beside the metrics
+    keys = ["model._target_", "model.image_size", "model.hidden", "optimizer.weight_decay", "trainer.label_smoothing",
+            "model.channels", "model.batch_norm"]
+    values = [["minitrain.models.MLP", "28", "50", "0.01", "0.0", "", ""],
+              ["minitrain.models.CNN", "", "", "0.05", "0.1", "[16, 32, 64, 128]", "True"]]
+    rows = [{"run": name, **dict(zip(keys, cells)), "status": "completed", "epochs": 5, "final_valid_loss": loss,
+             "final_valid_accuracy": accuracy, "best_valid_accuracy": accuracy, "best_epoch": 5, "wall_seconds": 38.2}
+            for name, cells, loss, accuracy in [("outputs/2026-12-05/07-16-17", values[0], 0.3945, 0.8561),
+                                                ("outputs/2026-12-05/07-20-02", values[1], 0.2213, 0.9212)]]
+    columns = list(rows[0])
+    console = Console(width=80, record=True, color_system=None)
+
+    print_table(rows, columns, keys, console=console)
+
+    text = console.export_text()
+    assert max(map(len, text.splitlines())) <= 80
+    assert "0.8561" in text and "0.9212 @5" in text and "38.2" in text  # the metrics and the time, whole
+    left_out = re.search(r"\((\d) more differing keys in compare.csv\)", text)
+    assert left_out and 0 < int(left_out.group(1)) <= len(keys)
+
+    wide = Console(width=200, record=True, color_system=None)
+    print_table(rows, columns, keys, console=wide)
+    text = wide.export_text()
+    assert "more differing" not in text and "[16, 32, 64, 128]" in text
