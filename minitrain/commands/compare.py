@@ -154,28 +154,33 @@ def print_table(rows: list[dict[str, Any]], columns: list[str], keys: list[str],
     from rich.console import Console
 
     console = console or Console()
+    names, headers, cells = _cells(rows, columns)
     unbounded = console.options.update_width(10**6)  # a measurement is capped at the width it is given
     for n_keys in range(len(keys), -1, -1):
         hidden = set(keys[n_keys:])
-        table = _table(rows, [c for c in columns if c not in hidden], len(hidden))
+        keep = [i for i, name in enumerate(names) if name not in hidden]
+        title = f"{len(rows)} runs compared"
+        if hidden:
+            title += f" ({len(hidden)} more differing {'key' if len(hidden) == 1 else 'keys'} in compare.csv)"
+        table = narrow_table([headers[i] for i in keep], [[line[i] for i in keep] for line in cells], title=title,
+                             left=("run",))
         if console.measure(table, options=unbounded).maximum <= console.width:
             break
     console.print(table)
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str], n_hidden: int):
+def _cells(rows: list[dict[str, Any]], columns: list[str]) -> tuple[list[str], list[str], list[list[str]]]:
+    """Each shown column's name and header, and every row's cells, formatted once."""
     best = next((c for c in columns if c.startswith("best_") and c != "best_epoch"), None)
-    shown = [c for c in columns if not c.startswith(("final_train", "best_")) and c != "path"]
-    headers = [{"wall_seconds": "seconds"}.get(c, c.removeprefix("final_")) for c in shown]
-    cells = [[short(row.get(c)) for c in shown] for row in rows]
+    names = [c for c in columns if not c.startswith(("final_train", "best_")) and c != "path"]
+    headers = [{"wall_seconds": "seconds"}.get(c, c.removeprefix("final_")) for c in names]
+    cells = [[short(row.get(c)) for c in names] for row in rows]
     if best is not None:
+        names.insert(-1, best)
         headers.insert(-1, "best @epoch")
         for line, row in zip(cells, rows):
             line.insert(-1, f"{short(row.get(best))} @{row.get('best_epoch')}" if row.get(best) is not None else "")
-    title = f"{len(rows)} runs compared"
-    if n_hidden:
-        title += f" ({n_hidden} more differing {'key' if n_hidden == 1 else 'keys'} in compare.csv)"
-    return narrow_table(headers, cells, title=title, left=("run",))
+    return names, headers, cells
 
 
 def run(opts: Options) -> None:
