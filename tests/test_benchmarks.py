@@ -1,5 +1,5 @@
 """The benchmark scripts still run against today's code (the numbers they measure on the tests' 300 fake images mean
-nothing): speed.py through every row that needs no extra, on the tests' IDX copy."""
+nothing): speed.py on the tests' IDX copy, through every row but Lightning's (an extra) and the worker processes'."""
 
 from __future__ import annotations
 
