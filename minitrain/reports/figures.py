@@ -110,7 +110,7 @@ def curves(path: Path, x: Sequence[float], series: dict[str, Sequence[float]], x
     if logy:
         ax.set_yscale("log")
     if integer_x:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        whole_number_ticks(ax.xaxis)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -130,7 +130,7 @@ def overlaid_curves(path: Path, panels: dict[str, dict[str, tuple[Sequence[float
                     linestyle=("-", "--", ":", "-.")[i // 10 % 4])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        whole_number_ticks(ax.xaxis)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=1 if len(labels) > 6 else 2,
@@ -138,6 +138,12 @@ def overlaid_curves(path: Path, panels: dict[str, dict[str, tuple[Sequence[float
     if title:
         fig.suptitle(title)
     save_figure(fig, path)
+
+
+def whole_number_ticks(axis) -> None:
+    """Ticks on whole numbers only (epochs: never 1.5), one tick where the data has a single value (a 1-epoch run,
+    which matplotlib would otherwise label 0.945 ... 1.05)."""
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def log_x(ax, x: Sequence[float]) -> None:
@@ -202,7 +208,7 @@ def loss_figure(batch_losses: Sequence[float], history: Sequence[dict]) -> Figur
     if finite:  # the smoothed curve and the points decide the scale; a wild early batch may leave the frame
         ax.set_ylim(0, max(finite) * 1.1)
     ax.set_xlim(0, max(1, len(history)) * 1.03)  # from the first batch; a margin keeps the last points whole
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    whole_number_ticks(ax.xaxis)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Loss")

@@ -62,3 +62,11 @@ def test_a_long_log_axis_keeps_its_decade_ticks(tmp_path, drawn_figures):
     rates = [1e-7 * 1.2 ** k for k in range(100)]
     figures.curves(tmp_path / "lr_find.png", rates, {"loss": [2.3] * 100}, "learning rate", "loss", logx=True)
     assert len(tick_labels(drawn_figures[0], "x")) >= 5
+
+
+def test_runs_of_one_epoch_get_one_whole_epoch_tick(tmp_path, drawn_figures):
+    lines = {"run a": ([1], [0.85]), "run b": ([1], [0.89])}
+    figures.overlaid_curves(tmp_path / "compare.png", {"valid_accuracy": lines}, "epoch")
+    assert tick_labels(drawn_figures[0], "x") == ["1"]
+    figures.curves(tmp_path / "metrics.png", [1], {"valid_accuracy": [0.85]}, "epoch", "accuracy", integer_x=True)
+    assert tick_labels(drawn_figures[1], "x") == ["1"]
