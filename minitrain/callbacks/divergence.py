@@ -1,11 +1,18 @@
-"""Stop a run whose loss becomes NaN or infinite, naming the batch where it happened."""
+"""Stop a run whose loss becomes NaN or infinite, naming the batch where it happened; warn when validation
+accuracy collapses while the loss stays finite."""
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
 from minitrain.errors import DivergedError
 from minitrain.events import Callback, Order
+
+log = logging.getLogger(__name__)
+
+COLLAPSE = 0.5  # an epoch whose validation accuracy falls below this share of the best so far has collapsed
 
 
 class DivergenceCallback(Callback):
@@ -22,6 +29,10 @@ class DivergenceCallback(Callback):
 
     def __init__(self, defer: bool | None = None) -> None:
         self.defer = defer  # read each check one batch late; None: on accelerators, not on the CPU
+        self.warned = False
+
+    def before_fit(self, learn) -> None:
+        self.warned = False  # one collapse warning per fit: the epochs after it say nothing new
 
     def before_epoch(self, learn) -> None:
         self.pending = None  # (is-finite flag on the device, loss, batch index) of the batch not yet checked
@@ -40,12 +51,29 @@ class DivergenceCallback(Callback):
         if self.pending is not None:
             previous, self.pending = self.pending, None
             self.check(learn, previous)
+        if not learn.training:
+            self.warn_if_collapsed(learn)
+
+    def warn_if_collapsed(self, learn) -> None:
+        """A too-high learning rate can throw a classifier back to chance without any NaN (the lesson's SGD at
+        lr 0.4: 84.96% after epoch 4, 10.00% after epoch 5); the run would end `completed`, so say it."""
+        accuracies = [row.get("valid_accuracy") for row in learn.history]
+        earlier = [a for a in accuracies[:-1] if a is not None]
+        if self.warned or not earlier or accuracies[-1] is None:
+            return
+        best, last = max(earlier), accuracies[-1]
+        if last < COLLAPSE * best:
+            self.warned = True
+            best_epoch = learn.history[accuracies.index(best)]["epoch"]
+            log.warning(f"Validation accuracy fell from {best:.2%} (epoch {best_epoch}) to {last:.2%} in epoch "
+                        f"{learn.history[-1]['epoch']} with a finite loss: the training diverged. The usual cause is a "
+                        f"learning rate that is too high (it is {current_lr(learn):g} now): try a lower optimizer.lr, e.g. a tenth.")
 
     def check(self, learn, pending) -> None:
         finite, loss, batch = pending
         if finite.item():
             return
-        lr = learn.opt.param_groups[0]["lr"] if learn.opt is not None else float("nan")
+        lr = current_lr(learn)
         where = "training" if learn.training else "validation"
         raise DivergedError(
             f"The loss became {loss.item()} in epoch {learn.epoch + 1}, batch {batch + 1} "
@@ -53,3 +81,8 @@ class DivergenceCallback(Callback):
             f"that is too high (it is {lr:g}): try optimizer.lr={lr / 10:g}."
             + (f" The checkpoint of epoch {learn.epoch} (the last good one) is kept." if learn.epoch > 0 else "")
         )
+
+
+def current_lr(learn) -> float:
+    """The learning rate of the optimizer's first group now (NaN before there is an optimizer)."""
+    return learn.opt.param_groups[0]["lr"] if learn.opt is not None else float("nan")

@@ -49,3 +49,37 @@ def test_a_deferred_check_of_the_last_batch_is_read_when_the_pass_ends():
 @pytest.mark.parametrize("defer", [False, True])
 def test_finite_losses_pass(defer):
     assert losses_through(DivergenceCallback(defer=defer), [1.0, 1e30, 0.0]) == (None, "")
+
+
+def validated(guard: DivergenceCallback, accuracies: list[float], caplog) -> list[str]:
+    """Runs the guard's end of each validation pass over epochs with these accuracies; the warnings it logged."""
+    learn = SimpleNamespace(opt=torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.4), training=False,
+                            history=[])
+    guard.before_fit(learn)
+    with caplog.at_level("WARNING", logger="minitrain.callbacks.divergence"):
+        for epoch, accuracy in enumerate(accuracies, start=1):
+            learn.history.append({"epoch": epoch, "valid_loss": 1.0, "valid_accuracy": accuracy})
+            guard.before_epoch(learn)
+            guard.after_epoch(learn)
+    return [r.getMessage() for r in caplog.records]
+
+
+def test_a_collapse_to_chance_without_a_nan_is_named_once(caplog):
+    # the lesson's SGD at lr 0.4, measured on 2026-12-05
+    warnings = validated(DivergenceCallback(), [0.7535, 0.8207, 0.8428, 0.8496, 0.1000, 0.1000], caplog)
+    assert len(warnings) == 1
+    assert "fell from 84.96% (epoch 4) to 10.00% in epoch 5" in warnings[0] and "it is 0.4 now" in warnings[0]
+
+
+@pytest.mark.parametrize("accuracies", [[0.85, 0.80, 0.86], [0.20, 0.11], [0.9], [0.5, 0.26]])
+def test_an_ordinary_dip_or_a_slow_start_is_not_a_collapse(accuracies, caplog):
+    assert validated(DivergenceCallback(), accuracies, caplog) == []
+
+
+def test_an_autoencoders_history_has_no_accuracy_to_watch(caplog):
+    learn = SimpleNamespace(opt=None, training=False, history=[{"epoch": 1, "valid_loss": 0.1}, {"epoch": 2, "valid_loss": 9.0}])
+    guard = DivergenceCallback()
+    guard.before_fit(learn)
+    guard.before_epoch(learn)
+    guard.after_epoch(learn)
+    assert not caplog.records
