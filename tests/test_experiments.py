@@ -22,6 +22,7 @@ PRESETS = {
     "fashion_cnn_onecycle": CNN,
     "fashion_cnn_bn": CNN,
     "fashion_resnet_long": ResNet,
+    "fashion_5ep": ResNet,
     "autoencoder_sharp": Autoencoder,
     "autoencoder_wide": Autoencoder,
     "cifar10_resnet": ResNet,
@@ -62,6 +63,12 @@ def test_a_preset_composes_passes_the_checks_and_builds_its_model_optimizer_and_
     x = torch.rand(2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
     out = model(x)
     assert out.shape == (x.shape if str(cfg.model.task) == "reconstruction" else (2, 10))
+
+
+def test_the_per_epoch_preset_trains_the_epochs_its_name_says_on_the_flips_it_validates_on(compose_config):
+    cfg = compose_config("experiment=fashion_5ep")
+    assert cfg.trainer.epochs == 5 and not cfg.trainer.limit_batches  # every image, every epoch: the course's count
+    assert cfg.trainer.tta_flip and cfg.augment.flip and cfg.dataset.name == "fashion_mnist"
 
 
 def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
