@@ -23,11 +23,12 @@ PRESETS = {
     "fashion_cnn_bn": CNN,
     "fashion_resnet_long": ResNet,
     "fashion_5ep": ResNet,
+    "fashion_20ep": ResNet,
     "autoencoder_sharp": Autoencoder,
     "autoencoder_wide": Autoencoder,
     "cifar10_resnet": ResNet,
 }
-MOST_EPOCHS = {"fashion_cnn_wide": 20, "fashion_resnet_long": 25, "cifar10_resnet": 20}
+MOST_EPOCHS = {"fashion_cnn_wide": 20, "fashion_20ep": 20, "fashion_resnet_long": 25, "cifar10_resnet": 20}
 
 
 def recipe_callbacks(cfg) -> list:
@@ -65,10 +66,20 @@ def test_a_preset_composes_passes_the_checks_and_builds_its_model_optimizer_and_
     assert out.shape == (x.shape if str(cfg.model.task) == "reconstruction" else (2, 10))
 
 
-def test_the_per_epoch_preset_trains_the_epochs_its_name_says_on_the_flips_it_validates_on(compose_config):
-    cfg = compose_config("experiment=fashion_5ep")
-    assert cfg.trainer.epochs == 5 and not cfg.trainer.limit_batches  # every image, every epoch: the course's count
+@pytest.mark.parametrize("name, epochs", [("fashion_5ep", 5), ("fashion_20ep", 20)])
+def test_a_per_epoch_preset_trains_the_epochs_its_name_says_on_the_flips_it_validates_on(name, epochs, compose_config):
+    cfg = compose_config(f"experiment={name}")
+    assert cfg.trainer.epochs == epochs and not cfg.trainer.limit_batches  # every image, every epoch: the course's count
     assert cfg.trainer.tta_flip and cfg.augment.flip and cfg.dataset.name == "fashion_mnist"
+
+
+def test_fashion_20ep_is_fashion_5ep_wider_with_one_pixel_shifts(compose_config):
+    five, twenty = compose_config("experiment=fashion_5ep"), compose_config("experiment=fashion_20ep")
+    assert (five.augment.crop_padding, twenty.augment.crop_padding) == (0, 1)
+    assert list(twenty.model.channels) == [64, 128, 256] and twenty.model.depth == five.model.depth
+    assert all(twenty[key] == five[key] for key in ("dataset", "optimizer", "scheduler", "loader"))
+    assert {k: v for k, v in twenty.trainer.items() if k != "epochs"} == \
+        {k: v for k, v in five.trainer.items() if k != "epochs"}
 
 
 def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
