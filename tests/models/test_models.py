@@ -103,3 +103,47 @@ def test_the_lesson_models_keep_their_parameters_for_28x28_grey_images():
     """Checkpoints of the lesson's models still load: taking the shape from the data added no parameter."""
     assert sum(p.numel() for p in Autoencoder((2, 4, 8)).parameters()) == 777  # the lesson's count
     assert [k for k in CNN().state_dict()][-2:] == ["4.0.weight", "4.0.bias"]
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "channels_last"), [
+    (2, 3, 2, 1, True),    # the lesson's CNN's last conv on 28x28 images: the fast path
+    (2, 3, 2, 1, False),
+    (1, 3, 2, 1, False),   # a one-pixel image meets the centre tap only
+    (3, 5, 2, 1, True),    # a wider kernel over a 3x3 image
+    (4, 3, 2, 1, True),    # a 2x2 output: nn.Conv2d's own path
+])
+def test_the_one_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, channels_last):
+    """The same output and the same gradients (input, weight, bias) as nn.Conv2d with the same weights."""
+    from minitrain.models.layers import OnePixelConv
+
+    torch.manual_seed(0)
+    ours = OnePixelConv(8, 5, kernel, stride=stride, padding=padding).double()
+    reference = nn.Conv2d(8, 5, kernel, stride=stride, padding=padding).double()
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8, size, size, dtype=torch.double)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    outputs, gradients = [], []
+    for conv in (ours, reference):
+        inputs = x.clone().requires_grad_()
+        out = conv(inputs)
+        gradients.append(torch.autograd.grad(out.square().sum(), [inputs, conv.weight, conv.bias]))
+        outputs.append(out)
+    torch.testing.assert_close(outputs[0], outputs[1])
+    for grad_ours, grad_reference in zip(*gradients):
+        torch.testing.assert_close(grad_ours, grad_reference)
+
+
+def test_the_lesson_cnn_computes_its_last_conv_through_the_one_pixel_path(monkeypatch):
+    """On 28x28 images the CNN's last conv sees 2x2 pixels: it must not reach nn.Conv2d's kernel, the others must."""
+    from minitrain.models.layers import OnePixelConv
+
+    model = CNN(channels=[4, 8, 16, 16], num_classes=10)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert all(isinstance(conv, OnePixelConv) for conv in convs)
+    through_kernel = []
+    original = nn.Conv2d._conv_forward
+    monkeypatch.setattr(nn.Conv2d, "_conv_forward",
+                        lambda self, *args: through_kernel.append(self) or original(self, *args))
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert through_kernel == convs[:-1]
