@@ -47,7 +47,7 @@ def conv(ni: int, nf: int, stride: int = 2, act: bool | Callable[[], nn.Module] 
          kernel_size: int = 3) -> nn.Sequential:
     """A convolution (3x3 with stride 2 halves the image), then BatchNorm if `norm` (the conv drops its bias:
     the norm has one), then ReLU (or `act()`, when `act` makes an activation) unless `act` is False."""
-    make = StridedPointwiseConv if kernel_size == 1 and stride > 1 else OnePixelConv
+    make = StridedPointwiseConv if kernel_size == 1 and stride > 1 else nn.Conv2d
     layers: list[nn.Module] = [make(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(nf))
