@@ -210,7 +210,7 @@ def test_the_default_config_passes_the_checks(compose_config):
 def test_flip_tta_without_flip_augmentation_is_doubted_with_the_reason_and_the_fix(compose_config):
     from minitrain.checks import doubtful_settings
 
-    (warning,) = doubtful_settings(compose_config("experiment=fashion_fast", "trainer.tta_flip=true"))
+    (warning,) = doubtful_settings(compose_config("experiment=fashion_fast", "augment=none"))
     assert "never shown mirrored images" in warning and "augment=flip or augment=flip_crop" in warning
     for flips in ("augment=flip", "augment=flip_crop", "augment=flip_crop_erase"):
         assert doubtful_settings(compose_config("trainer.tta_flip=true", flips)) == []

@@ -92,7 +92,9 @@ def test_the_cpu_ladders_middle_rung_is_fashion_fast_wider_longer_and_augmented(
     assert (fast.trainer.precision, fast.trainer.channels_last, str(fast.loader.on_device).lower(), fast.loader.batch_size) == \
         ("auto", True, "true", 512)  # bf16 where the CPU has it natively, fp32 where it would be emulated
     assert wide.trainer.epochs > fast.trainer.epochs and list(wide.model.channels) == [2 * c for c in fast.model.channels]
-    assert (wide.augment.flip, wide.trainer.tta_flip) == (True, True) and not fast.augment._target_
+    # both mirror images in training and validation; the wider, longer run shifts them too
+    assert (fast.augment.flip, fast.trainer.tta_flip, wide.augment.flip, wide.trainer.tta_flip) == (True,) * 4
+    assert fast.augment.crop_padding == 0 < wide.augment.crop_padding
     assert all(wide[key] == fast[key] for key in ("scheduler", "loader"))
     # the same optimizer; only its peak differs: the wider, augmented, longer run was measured at twice fast's
     assert {k: v for k, v in wide.optimizer.items() if k != "lr"} == {k: v for k, v in fast.optimizer.items() if k != "lr"}
