@@ -30,7 +30,7 @@ class OnePixelConv(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         h, w = x.shape[-2:]
-        if (self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros"
+        if (x.dim() != 4 or self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros"
                 or isinstance(self.padding, str)):
             return super().forward(x)
         ph, pw = self.padding
@@ -38,8 +38,8 @@ class OnePixelConv(nn.Conv2d):
             return super().forward(x)
         rows, cols = min(h, kh - ph), min(w, kw - pw)  # the image's pixels the kernel meets, from its top left
         out = torch.einsum("bchw,ochw->bo", x[..., :rows, :cols], self.weight[:, :, ph:ph + rows, pw:pw + cols])
-        if self.bias is not None:
-            out = out + self.bias
+        if self.bias is not None:  # in the product's dtype: under autocast a conv's output is bf16, bias included
+            out = out + self.bias.to(out.dtype)
         return out[:, :, None, None]
 
 

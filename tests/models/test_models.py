@@ -105,33 +105,51 @@ def test_the_lesson_models_keep_their_parameters_for_28x28_grey_images():
     assert [k for k in CNN().state_dict()][-2:] == ["4.0.weight", "4.0.bias"]
 
 
-@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "channels_last"), [
-    (2, 3, 2, 1, True),    # the lesson's CNN's last conv on 28x28 images: the fast path
-    (2, 3, 2, 1, False),
-    (1, 3, 2, 1, False),   # a one-pixel image meets the centre tap only
-    (3, 5, 2, 1, True),    # a wider kernel over a 3x3 image
-    (4, 3, 2, 1, True),    # a 2x2 output: nn.Conv2d's own path
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "bias", "channels_last"), [
+    ((2, 2), 3, 2, 1, True, True),     # the lesson's CNN's last conv on 28x28 images: the fast path
+    ((2, 2), 3, 2, 1, False, False),   # no bias
+    ((1, 1), 3, 2, 1, True, False),    # a one-pixel image meets the centre tap only
+    ((3, 3), 5, 2, 1, True, True),     # a wider kernel over a 3x3 image
+    ((3, 3), 3, 3, 1, True, False),    # the window misses the image's last row and column
+    ((3, 4), 3, 2, 0, True, True),     # no padding, a non-square image
+    ((2, 2), (3, 2), 1, (1, 0), True, False),  # a non-square kernel and padding, stride 1
+    ((4, 4), 3, 2, 1, True, True),     # a 2x2 output: nn.Conv2d's own path
 ])
-def test_the_one_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, channels_last):
+def test_the_one_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, bias, channels_last):
     """The same output and the same gradients (input, weight, bias) as nn.Conv2d with the same weights."""
     from minitrain.models.layers import OnePixelConv
 
     torch.manual_seed(0)
-    ours = OnePixelConv(8, 5, kernel, stride=stride, padding=padding).double()
-    reference = nn.Conv2d(8, 5, kernel, stride=stride, padding=padding).double()
+    ours = OnePixelConv(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
+    reference = nn.Conv2d(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
     reference.load_state_dict(ours.state_dict())
-    x = torch.randn(3, 8, size, size, dtype=torch.double)
+    x = torch.randn(3, 8, *size, dtype=torch.double)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     outputs, gradients = [], []
     for conv in (ours, reference):
         inputs = x.clone().requires_grad_()
         out = conv(inputs)
-        gradients.append(torch.autograd.grad(out.square().sum(), [inputs, conv.weight, conv.bias]))
+        gradients.append(torch.autograd.grad(out.square().sum(), [inputs, *conv.parameters()]))
         outputs.append(out)
     torch.testing.assert_close(outputs[0], outputs[1])
     for grad_ours, grad_reference in zip(*gradients):
         torch.testing.assert_close(grad_ours, grad_reference)
+
+
+def test_the_one_pixel_conv_matches_a_conv_under_autocast_and_without_a_batch_dimension():
+    from minitrain.models.layers import OnePixelConv
+
+    torch.manual_seed(0)
+    ours = OnePixelConv(8, 5, 3, stride=2, padding=1)
+    reference = nn.Conv2d(8, 5, 3, stride=2, padding=1)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8, 2, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, expected = ours(x), reference(x)
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out, expected, atol=0.05, rtol=0.02)
+    torch.testing.assert_close(ours(x[0]), reference(x[0]))  # (C, H, W), as nn.Conv2d takes it
 
 
 def test_the_lesson_cnn_computes_its_last_conv_through_the_one_pixel_path(monkeypatch):
