@@ -83,9 +83,8 @@ def doubtful_settings(cfg: DictConfig) -> list[str]:
     if cfg.trainer.tta_flip and not flips:
         return ["trainer.tta_flip=true validates on the mean of each image and its mirror image, but the model "
                 "trains without flips: a model never shown mirrored images is often wrong on them (Fashion-MNIST's "
-                "shoes all face one way; fashion_fast for 6 epochs without flips scored 83.3% with flip TTA, 92.0% without). Train on "
-                "flips too: "
-                "augment=flip or augment=flip_crop (or drop trainer.tta_flip)."]
+                "shoes all face one way; fashion_fast for 6 epochs without flips scored 83.3% with flip TTA, 92.0% "
+                "without). Train on flips too: augment=flip or augment=flip_crop (or drop trainer.tta_flip)."]
     return []
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from minitrain.models.activation import activation
-from minitrain.models.layers import OnePixelConv, conv
+from minitrain.models.layers import conv
 
 
 class CNN(nn.Sequential):
@@ -23,8 +23,7 @@ class CNN(nn.Sequential):
         make_act = activation(act, leak, sub, maxv)
         super().__init__(
             *(conv(ni, nf, act=make_act, norm=batch_norm) for ni, nf in zip(widths, widths[1:])),
-            # one pixel of logits from 2x2 at 28x28 (any size through nn.Conv2d); a Sequential like conv()'s
-            nn.Sequential(OnePixelConv(widths[-1], num_classes, 3, stride=2, padding=1)),
+            conv(widths[-1], num_classes, act=False, one_pixel=True),  # 2x2 -> one pixel of logits at 28x28
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
         )

@@ -44,10 +44,14 @@ class OnePixelConv(nn.Conv2d):
 
 
 def conv(ni: int, nf: int, stride: int = 2, act: bool | Callable[[], nn.Module] = True, norm: bool = False,
-         kernel_size: int = 3) -> nn.Sequential:
+         kernel_size: int = 3, one_pixel: bool = False) -> nn.Sequential:
     """A convolution (3x3 with stride 2 halves the image), then BatchNorm if `norm` (the conv drops its bias:
-    the norm has one), then ReLU (or `act()`, when `act` makes an activation) unless `act` is False."""
-    make = StridedPointwiseConv if kernel_size == 1 and stride > 1 else nn.Conv2d
+    the norm has one), then ReLU (or `act()`, when `act` makes an activation) unless `act` is False.
+    `one_pixel` makes it a OnePixelConv, for a conv whose output is expected to be a single pixel."""
+    if kernel_size == 1 and stride > 1:
+        make = StridedPointwiseConv
+    else:
+        make = OnePixelConv if one_pixel else nn.Conv2d
     layers: list[nn.Module] = [make(ni, nf, kernel_size, stride=stride, padding=kernel_size // 2, bias=not norm)]
     if norm:
         layers.append(nn.BatchNorm2d(nf))
