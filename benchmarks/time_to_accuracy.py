@@ -104,6 +104,16 @@ def seconds_to(target: float, epochs: list[dict]) -> float | None:
     return next((e["seconds"] for e in epochs if e["valid_accuracy"] >= target), None)
 
 
+def accuracy(text: str) -> float:
+    """A target accuracy as a fraction: 0.93 and 93 (percent) both mean 93%."""
+    value = float(text)
+    if 1 < value <= 100:
+        value /= 100
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not an accuracy: give a fraction (0.93) or a percentage (93)")
+    return value
+
+
 def cell(seconds: float | None) -> str:
     return f"{seconds:.1f}" if seconds is not None else "-"
 
@@ -111,8 +121,8 @@ def cell(seconds: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", nargs="+", default=["lesson", "fashion_fast"])
-    parser.add_argument("--targets", nargs="+", type=float, default=[0.90, 0.92, 0.93, 0.94],
-                        help="validation accuracies for the seconds-to columns")
+    parser.add_argument("--targets", nargs="+", type=accuracy, default=[0.90, 0.92, 0.93, 0.94],
+                        help="validation accuracies for the seconds-to columns, as fractions (0.93) or percentages (93)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each row, interleaved; the table shows the median wall time")
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="run each minitrain row once per seed (after the first repeat's seed 42 rows: one per seed)")

@@ -28,3 +28,22 @@ def test_speed_runs_its_rows_on_a_local_copy_and_both_minitrain_data_paths_agree
     # the DataLoader path and the in-memory path draw the same batches: the same accuracy after every epoch
     assert rows["minitrain"]["valid_accuracy_each"] == rows["minitrain_other"]["valid_accuracy_each"]
     assert report["prep_first_s"] > 0 and report["prep_cached_s"] > 0
+
+
+def test_race_targets_are_read_as_fractions_or_percentages():
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("time_to_accuracy", REPO / "benchmarks" / "time_to_accuracy.py")
+    race = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec.loader.exec_module(race)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    assert race.accuracy("0.93") == pytest.approx(0.93)
+    assert race.accuracy("93") == pytest.approx(0.93)  # `--targets 92 93` once printed "seconds to 9300%"
+    assert race.accuracy("1") == 1.0
+    for bad in ("0", "-5", "150"):
+        with pytest.raises(argparse.ArgumentTypeError, match="not an accuracy"):
+            race.accuracy(bad)
