@@ -108,6 +108,7 @@ class CNNConfig(ModelConfig):
     channels: List[int] = field(default_factory=lambda: [4, 8, 16, 16])
     num_classes: Optional[int] = 10
     batch_norm: bool = False
+    stem: int = 0
 
 
 @dataclass

@@ -103,5 +103,5 @@ def test_minitrain_inspect_activations_writes_the_files_into_the_run_directory(t
     assert all(fakes.is_png(run_dir / name) for name in FILES)
     layers = json.loads((run_dir / "activations.json").read_text())["layers"]
     # the lesson's CNN: four hidden convs, one to logits (a Conv2d that computes its one pixel as a matrix product)
-    assert [layer["type"] for layer in layers] == ["Conv2d"] * 4 + ["OnePixelConv"]
+    assert [layer["type"] for layer in layers] == ["Conv2d"] * 3 + ["FewPixelConv", "OnePixelConv"]
     assert all(len(layer["mean"]) == 300 // 64 + 1 for layer in layers)  # one row per training batch

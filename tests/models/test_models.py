@@ -53,6 +53,18 @@ def test_cnn_with_batch_norm_normalises_each_hidden_conv_and_drops_its_bias():
     assert not any(isinstance(m, nn.BatchNorm2d) for m in CNN().modules())  # the lesson's net has none
 
 
+def test_cnn_stem_sees_the_full_size_image_with_a_bias_and_no_batch_norm():
+    model = CNN(channels=[8, 16, 32, 64], batch_norm=True, stem=6)
+    shapes = conv_output_shapes(model, X)
+    assert [s[2:] for s in shapes] == [(28, 28), (14, 14), (7, 7), (4, 4), (2, 2), (1, 1)]
+    assert [s[1] for s in shapes] == [6, 8, 16, 32, 64, 10]
+    assert [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)] == [8, 16, 32, 64]
+    assert model[0][0].bias is not None and isinstance(model[0][1], nn.ReLU)
+    assert model(X).shape == (5, 10)
+    with pytest.raises(ValueError, match="stem width must be 0"):
+        CNN(stem=-1)
+
+
 @pytest.mark.parametrize("channels", [(2, 4, 8), (16, 32, 8)], ids=["default", "wider"])
 def test_autoencoder_returns_images_of_the_input_shape_in_zero_one(channels):
     model = Autoencoder(channels)
@@ -60,6 +72,18 @@ def test_autoencoder_returns_images_of_the_input_shape_in_zero_one(channels):
         out = model(X)
     assert out.shape == X.shape
     assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_cnn_stem_sees_the_full_size_image_with_a_bias_and_no_batch_norm():
+    model = CNN(channels=[8, 16, 32, 64], batch_norm=True, stem=6)
+    shapes = conv_output_shapes(model, X)
+    assert [s[2:] for s in shapes] == [(28, 28), (14, 14), (7, 7), (4, 4), (2, 2), (1, 1)]
+    assert [s[1] for s in shapes] == [6, 8, 16, 32, 64, 10]
+    assert [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)] == [8, 16, 32, 64]
+    assert model[0][0].bias is not None and isinstance(model[0][1], nn.ReLU)
+    assert model(X).shape == (5, 10)
+    with pytest.raises(ValueError, match="stem width must be 0"):
+        CNN(stem=-1)
 
 
 @pytest.mark.parametrize("channels", [(2, 4, 8), (16, 32, 8)], ids=["default", "wider"])
@@ -116,11 +140,30 @@ def test_the_lesson_models_keep_their_parameters_for_28x28_grey_images():
     ((4, 4), 3, 2, 1, True, True),     # a 2x2 output: nn.Conv2d's own path
 ])
 def test_the_one_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, bias, channels_last):
-    """The same output and the same gradients (input, weight, bias) as nn.Conv2d with the same weights."""
     from minitrain.models.layers import OnePixelConv
 
+    assert_computes_what_a_conv_computes(OnePixelConv, size, kernel, stride, padding, bias, channels_last)
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "bias", "channels_last"), [
+    ((4, 4), 3, 2, 1, False, True),    # the lesson's CNN's fourth conv with BatchNorm on 28x28 images: the fast path
+    ((4, 4), 3, 2, 1, True, False),    # with a bias (no BatchNorm)
+    ((3, 3), 2, 1, 0, True, True),     # stride 1, no padding: 2x2 overlapping windows
+    ((4, 3), (3, 2), 2, (1, 0), False, False),  # a non-square image, kernel and padding: 2x1 pixels
+    ((5, 5), 3, 3, 1, False, True),    # the windows miss the image's last row and column
+    ((2, 2), 3, 2, 1, True, True),     # one pixel
+    ((7, 7), 3, 2, 1, False, True),    # a 4x4 output: nn.Conv2d's own path
+])
+def test_the_few_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, bias, channels_last):
+    from minitrain.models.layers import FewPixelConv
+
+    assert_computes_what_a_conv_computes(FewPixelConv, size, kernel, stride, padding, bias, channels_last)
+
+
+def assert_computes_what_a_conv_computes(cls, size, kernel, stride, padding, bias, channels_last):
+    """The same output and the same gradients (input, weight, bias) as nn.Conv2d with the same weights."""
     torch.manual_seed(0)
-    ours = OnePixelConv(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
+    ours = cls(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
     reference = nn.Conv2d(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
     reference.load_state_dict(ours.state_dict())
     x = torch.randn(3, 8, *size, dtype=torch.double)
@@ -152,16 +195,38 @@ def test_the_one_pixel_conv_matches_a_conv_under_autocast_and_without_a_batch_di
     torch.testing.assert_close(ours(x[0]), reference(x[0]))  # (C, H, W), as nn.Conv2d takes it
 
 
-def test_the_lesson_cnn_computes_its_last_conv_through_the_one_pixel_path(monkeypatch):
-    """On 28x28 images the CNN's last conv sees 2x2 pixels: it must not reach nn.Conv2d's kernel, the others must."""
-    from minitrain.models.layers import OnePixelConv
+def test_the_lesson_cnn_computes_its_last_convs_through_the_few_and_one_pixel_paths(monkeypatch):
+    """On 28x28 images the CNN's fourth conv outputs 2x2 pixels and its last sees 2x2: neither may reach nn.Conv2d's
+    kernel (the fourth's weight gradient is a matrix product), the others must."""
+    from minitrain.models import layers
 
     model = CNN(channels=[4, 8, 16, 16], num_classes=10)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    assert [type(conv) for conv in convs] == [nn.Conv2d] * 4 + [OnePixelConv]
-    through_kernel = []
+    assert [type(conv) for conv in convs] == [nn.Conv2d] * 3 + [layers.FewPixelConv, layers.OnePixelConv]
+    through_kernel, by_windows = [], []
     original = nn.Conv2d._conv_forward
     monkeypatch.setattr(nn.Conv2d, "_conv_forward",
                         lambda self, *args: through_kernel.append(self) or original(self, *args))
-    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
-    assert through_kernel == convs[:-1]
+    apply = layers._WeightGradByWindows.apply
+    monkeypatch.setattr(layers._WeightGradByWindows, "apply", lambda *args: by_windows.append(args) or apply(*args))
+    model(torch.randn(2, 1, 28, 28)).sum().backward()
+    assert through_kernel == convs[:3] and len(by_windows) == 1
+    assert all(conv.weight.grad is not None for conv in convs)
+
+
+def test_the_few_pixel_conv_matches_a_conv_under_autocast():
+    from minitrain.models.layers import FewPixelConv
+
+    torch.manual_seed(0)
+    ours = FewPixelConv(8, 5, 3, stride=2, padding=1, bias=False)
+    reference = nn.Conv2d(8, 5, 3, stride=2, padding=1, bias=False)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(3, 8, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, expected = ours(x), reference(x)
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out, expected, atol=0.05, rtol=0.02)
+    out.float().square().sum().backward()
+    expected.float().square().sum().backward()
+    assert ours.weight.grad.dtype == torch.float32  # the weights stay fp32, as autocast keeps them
+    torch.testing.assert_close(ours.weight.grad, reference.weight.grad, atol=0.5, rtol=0.05)
