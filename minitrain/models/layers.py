@@ -44,6 +44,7 @@ class OnePixelConv(nn.Conv2d):
 
 
 FEW_PIXELS = 4  # outputs of at most this many pixels take FewPixelConv's weight gradient
+REDUCED = (torch.bfloat16, torch.float16)  # the dtypes in which it is faster than oneDNN's
 
 
 class _WeightGradByWindows(torch.autograd.Function):
@@ -78,9 +79,11 @@ class _WeightGradByWindows(torch.autograd.Function):
 
 class FewPixelConv(nn.Conv2d):
     """A convolution whose output has a few pixels (the lesson's CNN's fourth conv, 4x4 -> 2x2), with the same
-    numbers and weights as nn.Conv2d and a faster weight gradient: torch 2.13's oneDNN computes it for so few
-    output pixels at a fraction of its usual speed (7.8 of a 14 ms forward and backward at batch 512 in bf16
-    with AMX; as one matrix product, 7.4 ms in all). Bigger outputs and unusual settings go through nn.Conv2d."""
+    numbers and weights as nn.Conv2d and, in bf16 or fp16, a faster weight gradient: torch 2.13's oneDNN computes
+    it for so few output pixels at a fraction of its usual speed (7.8 of a 14 ms forward and backward at batch
+    512 in bf16 with AMX; as one matrix product, 7.4 ms in all). In float32 oneDNN's is as fast or faster (the
+    default CNN's batch-64 step: 4.4 ms against 5.1), so float32, bigger outputs and unusual settings go
+    through nn.Conv2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.dim() != 4 or self.groups != 1 or self.dilation != (1, 1)
@@ -94,6 +97,8 @@ class FewPixelConv(nn.Conv2d):
         if torch.is_autocast_enabled(device):  # a custom Function is not autocast: cast as a conv would be
             dtype = torch.get_autocast_dtype(device)
             x, weight = x.to(dtype), weight.to(dtype)
+        if x.dtype not in REDUCED or weight.dtype != x.dtype:
+            return super().forward(x)
         with torch.autocast(device, enabled=False):
             out = _WeightGradByWindows.apply(x, weight, self.stride, self.padding)
         return out if self.bias is None else out + self.bias.to(out.dtype)[:, None, None]

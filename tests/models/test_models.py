@@ -154,10 +154,13 @@ def test_the_one_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, 
     ((2, 2), 3, 2, 1, True, True),     # one pixel
     ((7, 7), 3, 2, 1, False, True),    # a 4x4 output: nn.Conv2d's own path
 ])
-def test_the_few_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, bias, channels_last):
-    from minitrain.models.layers import FewPixelConv
+def test_the_few_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, padding, bias, channels_last,
+                                                         monkeypatch):
+    """Its weight gradient runs in bf16 and fp16 only; in float64 here, to compare to the digit."""
+    from minitrain.models import layers
 
-    assert_computes_what_a_conv_computes(FewPixelConv, size, kernel, stride, padding, bias, channels_last)
+    monkeypatch.setattr(layers, "REDUCED", (torch.float64,))
+    assert_computes_what_a_conv_computes(layers.FewPixelConv, size, kernel, stride, padding, bias, channels_last)
 
 
 def assert_computes_what_a_conv_computes(cls, size, kernel, stride, padding, bias, channels_last):
@@ -195,9 +198,10 @@ def test_the_one_pixel_conv_matches_a_conv_under_autocast_and_without_a_batch_di
     torch.testing.assert_close(ours(x[0]), reference(x[0]))  # (C, H, W), as nn.Conv2d takes it
 
 
-def test_the_lesson_cnn_computes_its_last_convs_through_the_few_and_one_pixel_paths(monkeypatch):
-    """On 28x28 images the CNN's fourth conv outputs 2x2 pixels and its last sees 2x2: neither may reach nn.Conv2d's
-    kernel (the fourth's weight gradient is a matrix product), the others must."""
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
+def test_the_lesson_cnn_computes_its_last_convs_through_the_few_and_one_pixel_paths(monkeypatch, bf16):
+    """On 28x28 images the CNN's last conv sees 2x2 pixels: it never reaches nn.Conv2d's kernel. Its fourth
+    outputs 2x2 pixels: in bf16 its weight gradient is a matrix product, in float32 it is nn.Conv2d's."""
     from minitrain.models import layers
 
     model = CNN(channels=[4, 8, 16, 16], num_classes=10)
@@ -209,8 +213,10 @@ def test_the_lesson_cnn_computes_its_last_convs_through_the_few_and_one_pixel_pa
                         lambda self, *args: through_kernel.append(self) or original(self, *args))
     apply = layers._WeightGradByWindows.apply
     monkeypatch.setattr(layers._WeightGradByWindows, "apply", lambda *args: by_windows.append(args) or apply(*args))
-    model(torch.randn(2, 1, 28, 28)).sum().backward()
-    assert through_kernel == convs[:3] and len(by_windows) == 1
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(torch.randn(2, 1, 28, 28))
+    out.float().sum().backward()
+    assert through_kernel == convs[:3 if bf16 else 4] and len(by_windows) == int(bf16)
     assert all(conv.weight.grad is not None for conv in convs)
 
 
