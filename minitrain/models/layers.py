@@ -82,13 +82,13 @@ class FewPixelConv(nn.Conv2d):
     numbers and weights as nn.Conv2d and, in bf16 or fp16, a faster weight gradient: torch 2.13's oneDNN computes
     it for so few output pixels at a fraction of its usual speed (7.8 of a 14 ms forward and backward at batch
     512 in bf16 with AMX; as one matrix product, 7.4 ms in all). In float32 oneDNN's is as fast or faster (the
-    default CNN's batch-64 step: 4.4 ms against 5.1), so float32, bigger outputs and unusual settings go
+    default CNN's batch-64 step: 4.4 ms against 5.1), so float32, GPUs, bigger outputs and unusual settings go
     through nn.Conv2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.dim() != 4 or self.groups != 1 or self.dilation != (1, 1)
+        if (x.dim() != 4 or x.device.type != "cpu" or self.groups != 1 or self.dilation != (1, 1)
                 or self.padding_mode != "zeros" or isinstance(self.padding, str)):
-            return super().forward(x)
+            return super().forward(x)  # (a GPU's kernels were not measured: they keep their own)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         rows, cols = (x.shape[-2] + 2 * ph - kh) // sh + 1, (x.shape[-1] + 2 * pw - kw) // sw + 1
         if rows * cols > FEW_PIXELS:
