@@ -20,6 +20,16 @@ class StridedPointwiseConv(nn.Conv2d):
         return nn.functional.conv2d(x[..., ::sy, ::sx], self.weight, self.bias)
 
 
+def output_pixels(conv: nn.Conv2d, x: torch.Tensor) -> tuple[int, int] | None:
+    """The output's height and width for a batch `x`, when the conv is a plain one (a batch of images, one group,
+    no dilation, zero padding given in pixels) whose output a matrix product can compute; None otherwise."""
+    if (x.dim() != 4 or conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros"
+            or isinstance(conv.padding, str)):
+        return None
+    (kh, kw), (sh, sw), (ph, pw) = conv.kernel_size, conv.stride, conv.padding
+    return (x.shape[-2] + 2 * ph - kh) // sh + 1, (x.shape[-1] + 2 * pw - kw) // sw + 1
+
+
 class OnePixelConv(nn.Conv2d):
     """A convolution whose output, when it is a single pixel (the lesson's CNN's last conv, 3x3 with stride 2 over
     a 2x2 image), is computed as one matrix product of the image with the kernel taps that meet it: the same
@@ -28,14 +38,10 @@ class OnePixelConv(nn.Conv2d):
     2 AVX2 cores) for a hundredth of the arithmetic."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        if output_pixels(self, x) != (1, 1) or ph >= kh or pw >= kw:
+            return super().forward(x)
         h, w = x.shape[-2:]
-        if (x.dim() != 4 or self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros"
-                or isinstance(self.padding, str)):
-            return super().forward(x)
-        ph, pw = self.padding
-        if (h + 2 * ph - kh) // sh != 0 or (w + 2 * pw - kw) // sw != 0 or ph >= kh or pw >= kw:
-            return super().forward(x)
         rows, cols = min(h, kh - ph), min(w, kw - pw)  # the image's pixels the kernel meets, from its top left
         out = torch.einsum("bchw,ochw->bo", x[..., :rows, :cols], self.weight[:, :, ph:ph + rows, pw:pw + cols])
         if self.bias is not None:  # in the product's dtype: under autocast a conv's output is bf16, bias included
@@ -86,13 +92,9 @@ class FewPixelConv(nn.Conv2d):
     through nn.Conv2d."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.dim() != 4 or x.device.type != "cpu" or self.groups != 1 or self.dilation != (1, 1)
-                or self.padding_mode != "zeros" or isinstance(self.padding, str)):
+        pixels = output_pixels(self, x)
+        if pixels is None or pixels[0] * pixels[1] > FEW_PIXELS or x.device.type != "cpu":
             return super().forward(x)  # (a GPU's kernels were not measured: they keep their own)
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        rows, cols = (x.shape[-2] + 2 * ph - kh) // sh + 1, (x.shape[-1] + 2 * pw - kw) // sw + 1
-        if rows * cols > FEW_PIXELS:
-            return super().forward(x)
         weight, device = self.weight, x.device.type
         if torch.is_autocast_enabled(device):  # a custom Function is not autocast: cast as a conv would be
             dtype = torch.get_autocast_dtype(device)

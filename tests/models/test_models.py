@@ -74,18 +74,6 @@ def test_autoencoder_returns_images_of_the_input_shape_in_zero_one(channels):
     assert out.min() >= 0.0 and out.max() <= 1.0
 
 
-def test_cnn_stem_sees_the_full_size_image_with_a_bias_and_no_batch_norm():
-    model = CNN(channels=[8, 16, 32, 64], batch_norm=True, stem=6)
-    shapes = conv_output_shapes(model, X)
-    assert [s[2:] for s in shapes] == [(28, 28), (14, 14), (7, 7), (4, 4), (2, 2), (1, 1)]
-    assert [s[1] for s in shapes] == [6, 8, 16, 32, 64, 10]
-    assert [m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d)] == [8, 16, 32, 64]
-    assert model[0][0].bias is not None and isinstance(model[0][1], nn.ReLU)
-    assert model(X).shape == (5, 10)
-    with pytest.raises(ValueError, match="stem width must be 0"):
-        CNN(stem=-1)
-
-
 @pytest.mark.parametrize("channels", [(2, 4, 8), (16, 32, 8)], ids=["default", "wider"])
 def test_autoencoder_squeezes_the_image_to_a_4x4_latent(channels):
     shapes = conv_output_shapes(Autoencoder(channels), X)
@@ -163,12 +151,19 @@ def test_the_few_pixel_conv_computes_what_a_conv_computes(size, kernel, stride, 
     assert_computes_what_a_conv_computes(layers.FewPixelConv, size, kernel, stride, padding, bias, channels_last)
 
 
+def conv_and_reference(cls, *args, **kwargs) -> tuple[nn.Conv2d, nn.Conv2d]:
+    """One of minitrain's conv classes and an nn.Conv2d with the same arguments and the same weights."""
+    torch.manual_seed(0)
+    ours = cls(*args, **kwargs)
+    reference = nn.Conv2d(*args, **kwargs)
+    reference.load_state_dict(ours.state_dict())
+    return ours, reference
+
+
 def assert_computes_what_a_conv_computes(cls, size, kernel, stride, padding, bias, channels_last):
     """The same output and the same gradients (input, weight, bias) as nn.Conv2d with the same weights."""
-    torch.manual_seed(0)
-    ours = cls(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
-    reference = nn.Conv2d(8, 5, kernel, stride=stride, padding=padding, bias=bias).double()
-    reference.load_state_dict(ours.state_dict())
+    ours, reference = (conv.double() for conv in
+                       conv_and_reference(cls, 8, 5, kernel, stride=stride, padding=padding, bias=bias))
     x = torch.randn(3, 8, *size, dtype=torch.double)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -186,10 +181,7 @@ def assert_computes_what_a_conv_computes(cls, size, kernel, stride, padding, bia
 def test_the_one_pixel_conv_matches_a_conv_under_autocast_and_without_a_batch_dimension():
     from minitrain.models.layers import OnePixelConv
 
-    torch.manual_seed(0)
-    ours = OnePixelConv(8, 5, 3, stride=2, padding=1)
-    reference = nn.Conv2d(8, 5, 3, stride=2, padding=1)
-    reference.load_state_dict(ours.state_dict())
+    ours, reference = conv_and_reference(OnePixelConv, 8, 5, 3, stride=2, padding=1)
     x = torch.randn(3, 8, 2, 2)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, expected = ours(x), reference(x)
@@ -223,10 +215,7 @@ def test_the_lesson_cnn_computes_its_last_convs_through_the_few_and_one_pixel_pa
 def test_the_few_pixel_conv_matches_a_conv_under_autocast():
     from minitrain.models.layers import FewPixelConv
 
-    torch.manual_seed(0)
-    ours = FewPixelConv(8, 5, 3, stride=2, padding=1, bias=False)
-    reference = nn.Conv2d(8, 5, 3, stride=2, padding=1, bias=False)
-    reference.load_state_dict(ours.state_dict())
+    ours, reference = conv_and_reference(FewPixelConv, 8, 5, 3, stride=2, padding=1, bias=False)
     x = torch.randn(3, 8, 4, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, expected = ours(x), reference(x)
