@@ -87,7 +87,7 @@ def test_fashion_cnn_onecycle_keeps_the_lessons_architecture(compose_config):
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in CNN([4, 8, 16, 16]).parameters())
 
 
-def test_the_cpu_ladders_middle_rung_is_fashion_fast_wider_longer_and_augmented(compose_config):
+def test_the_cpu_ladders_middle_rung_is_fashion_fasts_earlier_recipe_wider_longer_and_augmented(compose_config):
     fast, wide = compose_config("experiment=fashion_fast"), compose_config("experiment=fashion_cnn_wide")
     assert (fast.trainer.precision, fast.trainer.channels_last, str(fast.loader.on_device).lower(), fast.loader.batch_size) == \
         ("auto", True, "true", 512)  # bf16 where the CPU has it natively, fp32 where it would be emulated
@@ -102,7 +102,8 @@ def test_the_cpu_ladders_middle_rung_is_fashion_fast_wider_longer_and_augmented(
     assert same(wide.optimizer) == same(fast.optimizer)
     assert (list(fast.optimizer.betas), list(wide.optimizer.betas)) == ([0.9, 0.95], [0.9, 0.999])
     assert (fast.model.stem, wide.model.stem) == (12, 0)
-    assert wide.optimizer.lr > fast.optimizer.lr
+    # the peaks each was measured with: wide's at twice the 0.01 of fashion_fast's earlier recipe
+    assert (fast.optimizer.lr, wide.optimizer.lr, fast.trainer.epochs) == (0.015, 0.02, 7)
     assert wide.trainer.precision == fast.trainer.precision and wide.trainer.channels_last
 
 
